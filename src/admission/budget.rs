@@ -1,0 +1,95 @@
+//! The global in-flight byte budget. A batch reserves its bytes before it is sent to the sink and
+//! gives them back when it is dropped after commit; a reader that finds no budget waits, so the
+//! kernel's TCP window closes and the shipper slows down.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+
+/// Permits are counted in KiB so that budgets of many GiB fit the semaphore's u32 requests.
+const UNIT: usize = 1024;
+
+#[derive(Clone, Debug)]
+pub struct Budget {
+    sem: Arc<Semaphore>,
+    total_units: usize,
+}
+
+/// Bytes held by one batch; dropping it returns them.
+#[derive(Debug)]
+pub struct Reservation {
+    _permit: OwnedSemaphorePermit,
+    bytes: usize,
+}
+
+impl Reservation {
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Budget {
+    pub fn new(bytes: u64) -> Budget {
+        let total_units = (bytes as usize / UNIT).max(1);
+        Budget { sem: Arc::new(Semaphore::new(total_units)), total_units }
+    }
+
+    fn units(&self, bytes: usize) -> u32 {
+        // A batch larger than the whole budget may still pass alone rather than wait forever.
+        bytes.div_ceil(UNIT).clamp(1, self.total_units) as u32
+    }
+
+    /// Waits until `bytes` are free.
+    pub async fn reserve(&self, bytes: usize) -> Reservation {
+        let permit = self
+            .sem
+            .clone()
+            .acquire_many_owned(self.units(bytes))
+            .await
+            .expect("budget semaphore is never closed");
+        Reservation { _permit: permit, bytes }
+    }
+
+    /// Takes `bytes` if they are free now (UDP: no waiting, the datagram is dropped instead).
+    pub fn try_reserve(&self, bytes: usize) -> Option<Reservation> {
+        match self.sem.clone().try_acquire_many_owned(self.units(bytes)) {
+            Ok(permit) => Some(Reservation { _permit: permit, bytes }),
+            Err(TryAcquireError::NoPermits) => None,
+            Err(TryAcquireError::Closed) => unreachable!("budget semaphore is never closed"),
+        }
+    }
+
+    /// Bytes currently reserved.
+    pub fn in_flight(&self) -> u64 {
+        ((self.total_units - self.sem.available_permits()) * UNIT) as u64
+    }
+
+    pub fn total(&self) -> u64 {
+        (self.total_units * UNIT) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reservations_return_their_bytes_when_dropped() {
+        let budget = Budget::new(64 * 1024);
+        let a = budget.reserve(40 * 1024).await;
+        assert_eq!(budget.in_flight(), 40 * 1024);
+        assert!(budget.try_reserve(30 * 1024).is_none(), "only 24 KiB left");
+        drop(a);
+        assert_eq!(budget.in_flight(), 0);
+        assert!(budget.try_reserve(30 * 1024).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_batch_larger_than_the_budget_passes_alone() {
+        let budget = Budget::new(4 * 1024);
+        let r = budget.reserve(1 << 20).await;
+        assert_eq!(budget.in_flight(), 4 * 1024);
+        assert!(budget.try_reserve(1).is_none());
+        drop(r);
+    }
+}

@@ -1,0 +1,3 @@
+//! Sinks: where batches are committed.
+
+pub mod store;
