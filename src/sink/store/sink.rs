@@ -1,0 +1,378 @@
+//! The store as a sink: a dedicated thread that commits batches with group commit.
+
+use std::io;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use metrics::{Counter, Histogram};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Recovery, StoreConfig, Writer};
+use crate::batch::{Batch, Commit, Sink, SinkFuture};
+
+/// At most this many batches share one fdatasync.
+const MAX_GROUP_BATCHES: usize = 1024;
+
+/// Commits batches to the embedded store. Each group of batches already queued is appended and
+/// fdatasynced once; only then are their acks resolved `Committed` and their reservations freed.
+#[derive(Debug)]
+pub struct StoreSink {
+    writer: Writer,
+    recovery: Recovery,
+    max_commit_bytes: usize,
+}
+
+impl StoreSink {
+    /// Opens (and recovers) the store now, so that a bad directory or a second gateway on the
+    /// same directory fails at startup rather than in `run`.
+    pub fn open(config: StoreConfig) -> anyhow::Result<StoreSink> {
+        let (writer, recovery) = Writer::open(&config)
+            .with_context(|| format!("opening the store at {}", config.dir.display()))?;
+        tracing::info!(
+            dir = %config.dir.display(),
+            segments = recovery.segments,
+            first_offset = recovery.first_offset,
+            next_offset = recovery.next_offset,
+            bytes_dropped = recovery.bytes_dropped,
+            "store opened"
+        );
+        Ok(StoreSink {
+            writer,
+            recovery,
+            max_commit_bytes: config.max_commit_bytes.max(1),
+        })
+    }
+
+    /// What opening the store found.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
+    }
+}
+
+impl Sink for StoreSink {
+    fn name(&self) -> &'static str {
+        "store"
+    }
+
+    fn run(self: Box<Self>, batches: mpsc::Receiver<Batch>) -> SinkFuture {
+        Box::pin(async move {
+            let (done_tx, done_rx) = oneshot::channel();
+            std::thread::Builder::new()
+                .name("logport-store".into())
+                .spawn(move || {
+                    let StoreSink {
+                        writer,
+                        max_commit_bytes,
+                        ..
+                    } = *self;
+                    Committer::new(writer, max_commit_bytes).serve(batches);
+                    let _ = done_tx.send(());
+                })
+                .context("starting the store writer thread")?;
+            done_rx.await.context("the store writer thread panicked")
+        })
+    }
+}
+
+struct Committer {
+    writer: Writer,
+    max_commit_bytes: usize,
+    group: Vec<Batch>,
+    events_committed: Counter,
+    bytes_committed: Counter,
+    commit_latency: Histogram,
+    append_errors: Counter,
+    sync_errors: Counter,
+}
+
+impl Committer {
+    fn new(writer: Writer, max_commit_bytes: usize) -> Committer {
+        Committer {
+            writer,
+            max_commit_bytes,
+            group: Vec::new(),
+            events_committed: metrics::counter!("logport_events_committed_total", "sink" => "store"),
+            bytes_committed: metrics::counter!("logport_bytes_committed_total", "sink" => "store"),
+            commit_latency: metrics::histogram!("logport_commit_latency_seconds", "sink" => "store"),
+            append_errors: metrics::counter!("logport_store_errors_total", "op" => "append"),
+            sync_errors: metrics::counter!("logport_store_errors_total", "op" => "sync"),
+        }
+    }
+
+    /// Commits groups until every sender is gone and the channel is drained.
+    fn serve(mut self, mut batches: mpsc::Receiver<Batch>) {
+        while let Some(first) = batches.blocking_recv() {
+            let mut bytes = first.value_bytes();
+            self.group.push(first);
+            while self.group.len() < MAX_GROUP_BATCHES && bytes < self.max_commit_bytes {
+                match batches.try_recv() {
+                    Ok(batch) => {
+                        bytes += batch.value_bytes();
+                        self.group.push(batch);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_group();
+        }
+    }
+
+    /// Appends the group, syncs once, and resolves every ack. Batches are dropped (their
+    /// reservations released) only after their outcome is decided.
+    fn commit_group(&mut self) {
+        let mut failure: Option<(&'static str, io::Error)> = None;
+        let mut i = 0;
+        while i < self.group.len() {
+            match self.writer.append(&self.group[i].events) {
+                Ok(_) => i += 1,
+                // Nothing was appended: only this batch fails.
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                    self.append_errors.increment(1);
+                    tracing::error!(dir = %self.writer.dir().display(), error = %e, "store rejected a batch");
+                    finish(self.group.remove(i), Commit::Failed(format!("store: {e}")));
+                }
+                Err(e) => {
+                    self.append_errors.increment(1);
+                    failure = Some(("append", e));
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            if let Err(e) = self.writer.sync() {
+                self.sync_errors.increment(1);
+                failure = Some(("sync", e));
+            }
+        }
+
+        if let Some((op, e)) = failure {
+            tracing::error!(
+                dir = %self.writer.dir().display(),
+                op,
+                error = %e,
+                batches = self.group.len(),
+                "store commit failed; failing the batches"
+            );
+            let msg = format!("store {op} failed: {e}");
+            for batch in self.group.drain(..) {
+                finish(batch, Commit::Failed(msg.clone()));
+            }
+            return;
+        }
+
+        let now_ns = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        for batch in self.group.drain(..) {
+            if let Some(oldest) = batch.events.iter().map(|e| e.received_ns).min() {
+                let latency_ns = now_ns.saturating_sub(oldest).max(0);
+                self.commit_latency.record(latency_ns as f64 / 1e9);
+            }
+            self.events_committed.increment(batch.events.len() as u64);
+            self.bytes_committed.increment(batch.value_bytes() as u64);
+            finish(batch, Commit::Committed);
+        }
+    }
+}
+
+/// Releases the batch (its events and reservation) and then resolves its ack, so that a source
+/// woken by the ack already finds the budget freed.
+fn finish(mut batch: Batch, commit: Commit) {
+    let ack = std::mem::take(&mut batch.ack);
+    drop(batch);
+    ack.resolve(commit);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::format::segment_path;
+    use super::super::testutil::{assert_events, block_starts, config, event, events, read_all};
+    use super::*;
+    use crate::admission::Budget;
+    use crate::batch::{Ack, AckWaiter};
+    use crate::event::Event;
+
+    fn batch(budget: &Budget, range: std::ops::Range<u64>) -> (Batch, AckWaiter) {
+        let (ack, waiter) = Ack::channel();
+        let events = events(range);
+        let reservation = budget
+            .try_reserve(events.iter().map(|e| e.size()).sum())
+            .unwrap();
+        (
+            Batch::new(events, ack).with_reservation(reservation),
+            waiter,
+        )
+    }
+
+    fn start(
+        sink: StoreSink,
+    ) -> (
+        mpsc::Sender<Batch>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
+        let (tx, rx) = mpsc::channel(64);
+        assert_eq!(sink.name(), "store");
+        (tx, tokio::spawn(Box::new(sink).run(rx)))
+    }
+
+    fn open(dir: &Path, segment_bytes: u64) -> StoreSink {
+        StoreSink::open(config(dir, segment_bytes)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn acks_resolve_committed_once_the_events_are_durable_and_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = Budget::new(1 << 20);
+        let (tx, run) = start(open(dir.path(), 1 << 20));
+        for start in [0, 3, 10] {
+            let end = start + if start == 3 { 7 } else { 3 };
+            let (b, waiter) = batch(&budget, start..end);
+            tx.send(b).await.unwrap();
+            assert_eq!(waiter.wait().await, Commit::Committed);
+            // A fresh reader (as another process would) sees the batch when its ack arrives.
+            assert_events(&read_all(dir.path()), 0..end);
+            assert_eq!(
+                budget.in_flight(),
+                0,
+                "the reservation is released with the batch"
+            );
+        }
+        drop(tx);
+        run.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn queued_batches_share_one_block_and_one_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = Budget::new(1 << 20);
+        let (tx, rx) = mpsc::channel(64);
+        let mut waiters = Vec::new();
+        for start in (0..50).step_by(5) {
+            let (b, waiter) = batch(&budget, start..start + 5);
+            tx.send(b).await.unwrap();
+            waiters.push(waiter);
+        }
+        // The channel closes with everything queued: all of it is still committed.
+        drop(tx);
+        Box::new(open(dir.path(), 1 << 20)).run(rx).await.unwrap();
+        for waiter in waiters {
+            assert_eq!(waiter.wait().await, Commit::Committed);
+        }
+        assert_eq!(budget.in_flight(), 0);
+        assert_eq!(
+            block_starts(&segment_path(dir.path(), 0)).len(),
+            2,
+            "one block: one group"
+        );
+        assert_events(&read_all(dir.path()), 0..50);
+    }
+
+    #[tokio::test]
+    async fn the_commit_cap_splits_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = Budget::new(1 << 20);
+        let (tx, rx) = mpsc::channel(64);
+        let mut waiters = Vec::new();
+        for start in (0..50).step_by(5) {
+            let (b, waiter) = batch(&budget, start..start + 5);
+            tx.send(b).await.unwrap();
+            waiters.push(waiter);
+        }
+        drop(tx);
+        let sink = StoreSink::open(StoreConfig {
+            max_commit_bytes: 1,
+            ..config(dir.path(), 1 << 20)
+        });
+        Box::new(sink.unwrap()).run(rx).await.unwrap();
+        for waiter in waiters {
+            assert_eq!(waiter.wait().await, Commit::Committed);
+        }
+        assert_eq!(
+            block_starts(&segment_path(dir.path(), 0)).len(),
+            11,
+            "one group per batch"
+        );
+    }
+
+    #[tokio::test]
+    async fn acks_fail_while_the_store_directory_is_gone_and_recover_after() {
+        for segment_bytes in [1 << 20, 1] {
+            let root = tempfile::tempdir().unwrap();
+            let dir = root.path().join("store");
+            let budget = Budget::new(1 << 20);
+            let (tx, run) = start(open(&dir, segment_bytes));
+            let (b, waiter) = batch(&budget, 0..3);
+            tx.send(b).await.unwrap();
+            assert_eq!(waiter.wait().await, Commit::Committed);
+
+            std::fs::remove_dir_all(&dir).unwrap();
+            for range in [3..5, 5..6] {
+                let (b, waiter) = batch(&budget, range);
+                tx.send(b).await.unwrap();
+                match waiter.wait().await {
+                    Commit::Failed(msg) => {
+                        assert!(msg.contains(&dir.display().to_string()), "{msg}")
+                    }
+                    Commit::Committed => panic!("committed into a removed directory"),
+                }
+                assert_eq!(budget.in_flight(), 0);
+            }
+
+            // The sink kept serving: once the directory is back, commits succeed again.
+            std::fs::create_dir(&dir).unwrap();
+            let (b, waiter) = batch(&budget, 6..9);
+            tx.send(b).await.unwrap();
+            assert_eq!(waiter.wait().await, Commit::Committed);
+            assert_eq!(
+                read_all(&dir)
+                    .into_iter()
+                    .map(|e| e.event)
+                    .collect::<Vec<_>>(),
+                events(6..9),
+                "segment_bytes {segment_bytes}"
+            );
+            drop(tx);
+            run.await.unwrap().unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_event_fails_only_its_own_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = Budget::new(1 << 20);
+        let mut sink = open(dir.path(), 1 << 20);
+        sink.writer
+            .set_limits(super::super::format::BLOCK_TARGET, 500);
+        let (tx, rx) = mpsc::channel(64);
+        let (a, wa) = batch(&budget, 0..3);
+        let (ack, wb) = Ack::channel();
+        let big = Event {
+            value: vec![b'x'; 600].into(),
+            ..event(3)
+        };
+        let (c, wc) = batch(&budget, 3..6);
+        for b in [a, Batch::new(vec![big], ack), c] {
+            tx.send(b).await.unwrap();
+        }
+        drop(tx);
+        Box::new(sink).run(rx).await.unwrap();
+        assert_eq!(wa.wait().await, Commit::Committed);
+        assert!(matches!(wb.wait().await, Commit::Failed(m) if m.contains("exceeds")));
+        assert_eq!(wc.wait().await, Commit::Committed);
+        assert_events(&read_all(dir.path()), 0..6);
+    }
+
+    #[test]
+    fn a_second_sink_on_the_same_directory_fails_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = open(dir.path(), 1 << 20);
+        let err = StoreSink::open(config(dir.path(), 1 << 20)).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains(&dir.path().display().to_string()) && msg.contains("locked"),
+            "{msg}"
+        );
+    }
+}
