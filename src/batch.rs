@@ -68,7 +68,11 @@ pub struct Batch {
 
 impl Batch {
     pub fn new(events: Vec<Event>, ack: Ack) -> Batch {
-        Batch { events, ack, reservation: None }
+        Batch {
+            events,
+            ack,
+            reservation: None,
+        }
     }
 
     pub fn with_reservation(mut self, reservation: Reservation) -> Batch {

@@ -31,7 +31,10 @@ impl Reservation {
 impl Budget {
     pub fn new(bytes: u64) -> Budget {
         let total_units = (bytes as usize / UNIT).max(1);
-        Budget { sem: Arc::new(Semaphore::new(total_units)), total_units }
+        Budget {
+            sem: Arc::new(Semaphore::new(total_units)),
+            total_units,
+        }
     }
 
     fn units(&self, bytes: usize) -> u32 {
@@ -47,13 +50,19 @@ impl Budget {
             .acquire_many_owned(self.units(bytes))
             .await
             .expect("budget semaphore is never closed");
-        Reservation { _permit: permit, bytes }
+        Reservation {
+            _permit: permit,
+            bytes,
+        }
     }
 
     /// Takes `bytes` if they are free now (UDP: no waiting, the datagram is dropped instead).
     pub fn try_reserve(&self, bytes: usize) -> Option<Reservation> {
         match self.sem.clone().try_acquire_many_owned(self.units(bytes)) {
-            Ok(permit) => Some(Reservation { _permit: permit, bytes }),
+            Ok(permit) => Some(Reservation {
+                _permit: permit,
+                bytes,
+            }),
             Err(TryAcquireError::NoPermits) => None,
             Err(TryAcquireError::Closed) => unreachable!("budget semaphore is never closed"),
         }

@@ -1,0 +1,679 @@
+//! TOML configuration: the file format, its defaults, and validation whose errors name the key
+//! and the line it is on.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The whole configuration. Every key is optional; an empty file means the defaults.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded store (and later the spool) keeps its files.
+    pub data_dir: PathBuf,
+    /// The global in-flight byte budget: readers stop reading when it is used up.
+    pub in_flight_bytes: ByteSize,
+    /// How long a drain (SIGTERM/SIGINT) may take before the process gives up and exits 1.
+    #[serde(with = "duration_text")]
+    pub shutdown_timeout: Duration,
+    pub admin: AdminConfig,
+    pub sink: SinkConfig,
+    pub store: StoreSettings,
+    #[serde(rename = "listener")]
+    pub listeners: Vec<ListenerConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./data"),
+            in_flight_bytes: ByteSize(256 << 20),
+            shutdown_timeout: Duration::from_secs(30),
+            admin: AdminConfig::default(),
+            sink: SinkConfig::default(),
+            store: StoreSettings::default(),
+            listeners: default_listeners(),
+        }
+    }
+}
+
+fn default_listeners() -> Vec<ListenerConfig> {
+    let address: SocketAddr = "0.0.0.0:5514".parse().expect("literal address");
+    vec![
+        ListenerConfig {
+            transport: Transport::Tcp,
+            ..ListenerConfig::new(ProtocolName::Syslog, address)
+        },
+        ListenerConfig {
+            transport: Transport::Udp,
+            ..ListenerConfig::new(ProtocolName::Syslog, address)
+        },
+    ]
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// `/metrics`, `/health` and `/ready` are served here.
+    pub address: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            address: "127.0.0.1:9600".parse().expect("literal address"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinkConfig {
+    #[serde(rename = "type")]
+    pub kind: SinkKind,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// The embedded local log under `data_dir/store`.
+    #[default]
+    Store,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// A segment file is closed and a new one started at this size.
+    pub segment_bytes: ByteSize,
+    /// Oldest segments are deleted while the store is larger than this.
+    pub retention_bytes: ByteSize,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            segment_bytes: ByteSize(128 << 20),
+            retention_bytes: ByteSize(1 << 30),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtocolName {
+    Syslog,
+}
+
+impl ProtocolName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtocolName::Syslog => "syslog",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Tcp,
+    Udp,
+    Tls,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
+/// Which field names events get, as Logstash's `ecs_compatibility` option decides.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EcsCompatibility {
+    /// Logstash 8's default: `[host][hostname]`, `[log][syslog][priority]`, `[event][original]`...
+    #[default]
+    #[serde(alias = "v1")]
+    V8,
+    /// Logstash's legacy names: `logsource`, `program`, `priority`, `facility_label`...
+    Disabled,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Names the listener in logs and metrics; defaults to `PROTOCOL-TRANSPORT-PORT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub protocol: ProtocolName,
+    pub transport: Transport,
+    #[serde(deserialize_with = "socket_addr_text")]
+    pub address: SocketAddr,
+    /// Connections beyond this are accepted and closed at once (and counted).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// The largest message accepted; longer LF-framed lines are truncated, longer
+    /// octet-counted frames close the connection.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: ByteSize,
+    /// UDP: the socket's kernel receive buffer (SO_RCVBUF).
+    #[serde(default = "default_receive_buffer_bytes")]
+    pub receive_buffer_bytes: ByteSize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub ecs_compatibility: EcsCompatibility,
+    /// Zone of RFC 3164 timestamps, which carry none (IANA name or `UTC`).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Ordered field paths tried for the app key; the first present wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_fields: Option<Vec<String>>,
+    /// The app key of events that have none of `app_fields`.
+    #[serde(default = "default_app")]
+    pub app_default: String,
+    /// Keep the raw message in `[event][original]` (ECS mode), as Logstash 8 does.
+    #[serde(default = "default_true")]
+    pub keep_original: bool,
+}
+
+impl ListenerConfig {
+    pub fn new(protocol: ProtocolName, address: SocketAddr) -> ListenerConfig {
+        ListenerConfig {
+            name: None,
+            protocol,
+            transport: Transport::Tcp,
+            address,
+            max_connections: default_max_connections(),
+            max_message_bytes: default_max_message_bytes(),
+            receive_buffer_bytes: default_receive_buffer_bytes(),
+            tls: None,
+            ecs_compatibility: EcsCompatibility::default(),
+            timezone: default_timezone(),
+            app_fields: None,
+            app_default: default_app(),
+            keep_original: true,
+        }
+    }
+
+    /// The name used in logs and metric labels.
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None => format!(
+                "{}-{}-{}",
+                self.protocol.as_str(),
+                self.transport.as_str(),
+                self.address.port()
+            ),
+        }
+    }
+}
+
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_max_message_bytes() -> ByteSize {
+    ByteSize(256 << 10)
+}
+fn default_receive_buffer_bytes() -> ByteSize {
+    ByteSize(8 << 20)
+}
+fn default_timezone() -> String {
+    "UTC".into()
+}
+fn default_app() -> String {
+    "unknown".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the server certificate chain.
+    pub cert: PathBuf,
+    /// PEM file with the server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// PEM file with the CAs that client certificates must chain to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// Client certificate verification, as logstash-input-beats' `ssl_client_authentication`.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    #[default]
+    None,
+    Optional,
+    Required,
+}
+
+/// A byte count written as an integer or a string with a unit (`"64KiB"`, `"256 MiB"`, `"1GB"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(text: &str) -> Result<ByteSize, String> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let number: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{text}` is not a size such as 65536, \"64KiB\" or \"1GiB\""))?;
+        let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" => 1_000,
+            "kib" => 1 << 10,
+            "m" | "mb" => 1_000_000,
+            "mib" => 1 << 20,
+            "g" | "gb" => 1_000_000_000,
+            "gib" => 1 << 30,
+            "t" | "tb" => 1_000_000_000_000,
+            "tib" => 1 << 40,
+            other => {
+                return Err(format!(
+                    "unknown size unit `{other}` (use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB)"
+                ))
+            }
+        };
+        number
+            .checked_mul(factor)
+            .map(ByteSize)
+            .ok_or_else(|| format!("size `{text}` is too large"))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(&str, u64); 4] = [
+            ("TiB", 1 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ];
+        for (unit, factor) in UNITS {
+            if self.0 >= factor && self.0.is_multiple_of(factor) {
+                return write!(f, "{}{unit}", self.0 / factor);
+            }
+        }
+        write!(f, "{}B", self.0)
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a size: a number of bytes or a string such as \"64KiB\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                ByteSize::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+mod duration_text {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration such as \"30s\" or \"1m 30s\": {e}"
+            ))
+        })
+    }
+}
+
+fn socket_addr_text<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!("`{text}` is not an address of the form IP:PORT (e.g. \"0.0.0.0:5514\" or \"[::]:5514\")"))
+    })
+}
+
+/// A configuration error, located in its file where possible.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{message}", location(.file, .line))]
+pub struct ConfigError {
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+fn location(file: &Option<PathBuf>, line: &Option<usize>) -> String {
+    match (file, line) {
+        (Some(f), Some(l)) => format!("{}, line {l}: ", f.display()),
+        (Some(f), None) => format!("{}: ", f.display()),
+        (None, Some(l)) => format!("line {l}: "),
+        (None, None) => String::new(),
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: Some(path.to_owned()),
+            line: None,
+            message: format!("cannot read the configuration file: {e}"),
+        })?;
+        Config::from_toml(&text).map_err(|mut e| {
+            e.file = Some(path.to_owned());
+            e
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of_offset(text, s.start));
+            ConfigError {
+                file: None,
+                line,
+                message: e.message().trim_end().to_owned(),
+            }
+        })?;
+        config.validate().map_err(|(path, message)| ConfigError {
+            file: None,
+            line: line_of_key(text, &path),
+            message: format!("`{}`: {message}", render_path(&path)),
+        })?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone cannot. Errors carry the path of the offending key.
+    fn validate(&self) -> Result<(), (Vec<PathSeg>, String)> {
+        use PathSeg::{Index, Key};
+        if self.in_flight_bytes.0 < 1 << 20 {
+            return Err((vec![Key("in_flight_bytes")], "must be at least 1MiB".into()));
+        }
+        if self.store.segment_bytes.0 < 4096 {
+            return Err((
+                vec![Key("store"), Key("segment_bytes")],
+                "must be at least 4KiB".into(),
+            ));
+        }
+        if self.store.retention_bytes < self.store.segment_bytes {
+            return Err((
+                vec![Key("store"), Key("retention_bytes")],
+                format!(
+                    "must be at least `segment_bytes` ({})",
+                    self.store.segment_bytes
+                ),
+            ));
+        }
+        if self.listeners.is_empty() {
+            return Err((
+                vec![Key("listener")],
+                "at least one listener is needed".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut binds = std::collections::HashSet::new();
+        for (i, l) in self.listeners.iter().enumerate() {
+            let at = |key: &'static str| vec![Key("listener"), Index(i), Key(key)];
+            if !names.insert(l.display_name()) {
+                return Err((
+                    at("name"),
+                    format!("another listener is already named `{}`", l.display_name()),
+                ));
+            }
+            let udp = l.transport == Transport::Udp;
+            if !binds.insert((udp, l.address)) && l.address.port() != 0 {
+                return Err((
+                    at("address"),
+                    format!(
+                        "another {} listener already uses {}",
+                        if udp { "UDP" } else { "TCP" },
+                        l.address
+                    ),
+                ));
+            }
+            if l.max_connections == 0 {
+                return Err((at("max_connections"), "must be at least 1".into()));
+            }
+            if l.max_message_bytes.0 < 64 || l.max_message_bytes.0 > 64 << 20 {
+                return Err((
+                    at("max_message_bytes"),
+                    "must be between 64B and 64MiB".into(),
+                ));
+            }
+            match (&l.tls, l.transport) {
+                (None, Transport::Tls) => {
+                    return Err((
+                        at("transport"),
+                        "transport \"tls\" needs a [listener.tls] table with `cert` and `key`"
+                            .into(),
+                    ))
+                }
+                (Some(_), Transport::Tcp | Transport::Udp) => {
+                    return Err((
+                        at("tls"),
+                        format!(
+                            "a [listener.tls] table needs transport = \"tls\", not \"{}\"",
+                            l.transport.as_str()
+                        ),
+                    ))
+                }
+                (Some(tls), Transport::Tls) => {
+                    let tls_at =
+                        |key: &'static str| vec![Key("listener"), Index(i), Key("tls"), Key(key)];
+                    if tls.client_auth != ClientAuth::None && tls.client_ca.is_none() {
+                        return Err((
+                            tls_at("client_auth"),
+                            "verifying client certificates needs `client_ca`".into(),
+                        ));
+                    }
+                }
+                (None, _) => {}
+            }
+            if jiff::tz::TimeZone::get(&l.timezone).is_err() {
+                return Err((at("timezone"), format!("unknown time zone `{}` (use an IANA name such as \"Europe/Paris\", or \"UTC\")", l.timezone)));
+            }
+            if l.app_default.is_empty() {
+                return Err((at("app_default"), "must not be empty".into()));
+            }
+            if let Some(fields) = &l.app_fields {
+                if let Err(e) = crate::source::check_app_fields(l.protocol, fields) {
+                    return Err((at("app_fields"), e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, defaults filled in (`logport check-config`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the configuration always serializes")
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum PathSeg {
+    Key(&'static str),
+    Index(usize),
+}
+
+fn render_path(path: &[PathSeg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            PathSeg::Key(k) if out.is_empty() => out.push_str(k),
+            PathSeg::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            PathSeg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The line of the deepest key of `path` present in the document (a missing key points at its
+/// table), so that an error about a value names where the user wrote it.
+fn line_of_key(text: &str, path: &[PathSeg]) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut span = None;
+    let mut table: Option<&DeTable> = Some(doc.get_ref());
+    let mut value: Option<&DeValue> = None;
+    for seg in path {
+        match *seg {
+            PathSeg::Key(key) => {
+                let t = table.or(match value {
+                    Some(DeValue::Table(t)) => Some(t),
+                    _ => None,
+                })?;
+                let Some((k, v)) = t.get_key_value(key) else {
+                    break;
+                };
+                span = Some(k.span());
+                value = Some(v.get_ref());
+                table = None;
+            }
+            PathSeg::Index(i) => {
+                let Some(DeValue::Array(items)) = value else {
+                    break;
+                };
+                let Some(item) = items.get(i) else { break };
+                span = Some(item.span());
+                value = Some(item.get_ref());
+            }
+        }
+    }
+    span.map(|s| line_of_offset(text, s.start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_means_the_defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listeners.len(), 2);
+        assert_eq!(c.listeners[0].display_name(), "syslog-tcp-5514");
+        assert_eq!(c.listeners[1].display_name(), "syslog-udp-5514");
+    }
+
+    #[test]
+    fn the_effective_config_reads_back_to_itself() {
+        let text = r#"
+data_dir = "/var/lib/logport"
+in_flight_bytes = "64MiB"
+shutdown_timeout = "10s"
+[admin]
+address = "0.0.0.0:9600"
+[store]
+segment_bytes = 1048576
+[[listener]]
+protocol = "syslog"
+transport = "tls"
+address = "127.0.0.1:6514"
+ecs_compatibility = "disabled"
+timezone = "Europe/Paris"
+app_fields = ["host.hostname"]
+[listener.tls]
+cert = "certs/server.crt"
+key = "certs/server.key"
+client_ca = "certs/ca.crt"
+client_auth = "optional"
+"#;
+        let c = Config::from_toml(text).unwrap();
+        assert_eq!(c.in_flight_bytes, ByteSize(64 << 20));
+        assert_eq!(c.store.segment_bytes, ByteSize(1 << 20));
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(
+            c.listeners[0].tls.as_ref().unwrap().client_auth,
+            ClientAuth::Optional
+        );
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key_and_line() {
+        let text = "data_dir = \"x\"\n\n[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\nmax_conections = 5\n";
+        let e = Config::from_toml(text).unwrap_err();
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.to_string().contains("max_conections"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key_and_line() {
+        let cases = [
+            ("[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"localhost\"\n", 4, "IP:PORT"),
+            ("[[listener]]\nprotocol = \"snmp\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n", 2, "snmp"),
+            ("in_flight_bytes = \"12 parsecs\"\n", 1, "parsecs"),
+            ("shutdown_timeout = \"soon\"\n", 1, "soon"),
+            ("[[listener]]\nprotocol = \"syslog\"\ntransport = \"tls\"\naddress = \"127.0.0.1:1\"\n", 3, "listener[0].transport"),
+            ("[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n\n[[listener]]\nprotocol = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:1\"\ntimezone = \"Mars/Olympus\"\n", 10, "Mars/Olympus"),
+            ("[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\napp_fields = [\"no.such.field\"]\n", 5, "no.such.field"),
+            ("[store]\nsegment_bytes = \"1GiB\"\nretention_bytes = \"1MiB\"\n", 3, "store.retention_bytes"),
+            ("[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n", 5, "already named"),
+            ("[[listener]]\nname = \"a\"\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n[[listener]]\nname = \"b\"\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n", 10, "already uses"),
+        ];
+        for (text, line, needle) in cases {
+            let e = Config::from_toml(text).unwrap_err();
+            assert_eq!(e.line, Some(line), "{text:?} gave {e}");
+            assert!(e.to_string().contains(needle), "{text:?} gave {e}");
+        }
+    }
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(ByteSize::parse("64KiB").unwrap(), ByteSize(65536));
+        assert_eq!(ByteSize::parse("256 MiB").unwrap(), ByteSize(256 << 20));
+        assert_eq!(ByteSize::parse("1GB").unwrap(), ByteSize(1_000_000_000));
+        assert_eq!(ByteSize::parse("12").unwrap(), ByteSize(12));
+        assert!(ByteSize::parse("12 furlongs").is_err());
+        assert!(ByteSize::parse("99999999999TiB").is_err());
+        assert_eq!(ByteSize(256 << 20).to_string(), "256MiB");
+        assert_eq!(ByteSize(1000).to_string(), "1000B");
+    }
+}

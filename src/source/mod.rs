@@ -1,0 +1,126 @@
+//! Sources: a protocol decoder plus a transport, turning what shippers send into Batches.
+//! One folder per protocol; what every source shares (the way into the pipeline, per-listener
+//! metrics, the app-key cache) lives here.
+
+pub mod syslog;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::admission::Budget;
+use crate::batch::{Ack, Batch};
+use crate::config::ProtocolName;
+use crate::event::Event;
+
+/// Validates a listener's `app_fields` for its protocol (config checking).
+pub fn check_app_fields(protocol: ProtocolName, fields: &[String]) -> Result<(), String> {
+    match protocol {
+        ProtocolName::Syslog => syslog::AppKey::compile(fields, "unknown").map(|_| ()),
+    }
+}
+
+/// The way into the pipeline: admission (the in-flight budget), then the sink's queue.
+#[derive(Clone)]
+pub struct Pipeline {
+    pub batches: mpsc::Sender<Batch>,
+    pub budget: Budget,
+}
+
+/// Why a batch did not enter the pipeline.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The in-flight budget is used up (only for sources that cannot wait, i.e. UDP).
+    Budget,
+    /// The sink has stopped (the gateway is shutting down).
+    Closed,
+}
+
+impl Pipeline {
+    /// Waits for budget, then for room in the sink's queue: the caller stops reading meanwhile,
+    /// which is how backpressure reaches a TCP sender.
+    pub async fn send(&self, events: Vec<Event>, ack: Ack) -> Result<(), Refused> {
+        let bytes = events.iter().map(Event::size).sum();
+        let reservation = self.budget.reserve(bytes).await;
+        let batch = Batch::new(events, ack).with_reservation(reservation);
+        self.batches.send(batch).await.map_err(|_| Refused::Closed)
+    }
+
+    /// Admits the batch only if budget is free now; otherwise it is refused (and dropped).
+    pub async fn send_or_drop(&self, events: Vec<Event>, ack: Ack) -> Result<(), Refused> {
+        let bytes = events.iter().map(Event::size).sum();
+        let Some(reservation) = self.budget.try_reserve(bytes) else {
+            return Err(Refused::Budget);
+        };
+        let batch = Batch::new(events, ack).with_reservation(reservation);
+        self.batches.send(batch).await.map_err(|_| Refused::Closed)
+    }
+}
+
+/// Counters of one listener, looked up once rather than per event.
+#[derive(Clone)]
+pub struct ListenerMetrics {
+    pub name: Arc<str>,
+    pub protocol: &'static str,
+    pub events: metrics::Counter,
+    pub bytes: metrics::Counter,
+}
+
+impl ListenerMetrics {
+    pub fn new(name: &Arc<str>, protocol: &'static str) -> ListenerMetrics {
+        let labels = [
+            ("listener", name.to_string()),
+            ("protocol", protocol.to_string()),
+        ];
+        ListenerMetrics {
+            name: name.clone(),
+            protocol,
+            events: metrics::counter!("logport_events_received_total", &labels),
+            bytes: metrics::counter!("logport_bytes_received_total", &labels),
+        }
+    }
+
+    /// A decode error that closed a connection or dropped a datagram.
+    pub fn decode_error(&self, reason: &'static str) {
+        metrics::counter!("logport_decode_errors_total", "listener" => self.name.to_string(), "protocol" => self.protocol, "reason" => reason).increment(1);
+    }
+}
+
+/// Hands out the same `Arc<str>` for an app key seen again, so that most events of a connection
+/// share one allocation for their app.
+#[derive(Default)]
+pub struct AppCache {
+    recent: Vec<Arc<str>>,
+}
+
+impl AppCache {
+    const SIZE: usize = 8;
+
+    pub fn get(&mut self, app: &str) -> Arc<str> {
+        if let Some(pos) = self.recent.iter().position(|a| &**a == app) {
+            let hit = self.recent[pos].clone();
+            if pos > 0 {
+                self.recent.swap(pos, 0);
+            }
+            return hit;
+        }
+        let fresh: Arc<str> = Arc::from(app);
+        if self.recent.len() == Self::SIZE {
+            self.recent.pop();
+        }
+        self.recent.insert(0, fresh.clone());
+        fresh
+    }
+}
+
+/// The peer's IP as text, made once per connection (every event of it carries the same).
+pub fn peer_ip_text(peer: SocketAddr) -> String {
+    match peer.ip() {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        ip => ip.to_string(),
+    }
+}

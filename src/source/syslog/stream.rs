@@ -1,0 +1,151 @@
+//! Syslog over a byte stream (TCP or TLS): RFC 6587 frames, one Batch per read.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use logport_syslog::{FrameDecoder, FrameErrorKind};
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+use super::Shaper;
+use crate::batch::Ack;
+use crate::event::{now, Event, Protocol};
+use crate::source::{peer_ip_text, AppCache, ListenerMetrics, Pipeline};
+use crate::transport::{Connection, StreamHandler};
+
+/// How much one read asks for. A connection holds at most this plus one unfinished frame.
+const READ_SIZE: usize = 64 * 1024;
+/// While draining, a connection is closed once it has been quiet this long...
+const DRAIN_QUIET: Duration = Duration::from_millis(200);
+/// ...or has been drained this long, whichever comes first.
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+
+pub struct SyslogStream {
+    pub shaper: Shaper,
+    pub max_message: usize,
+    pub pipeline: Pipeline,
+    pub metrics: ListenerMetrics,
+}
+
+/// How a connection ended, for the log line.
+enum End {
+    Eof,
+    Drained,
+    Error(String),
+}
+
+impl StreamHandler for SyslogStream {
+    async fn serve(self: Arc<Self>, mut conn: Connection, drain: CancellationToken) {
+        let peer = conn.peer;
+        let peer_ip = peer_ip_text(peer);
+        let mut buf = BytesMut::with_capacity(READ_SIZE);
+        let mut decoder = FrameDecoder::new(self.max_message);
+        let mut values = BytesMut::new();
+        let mut apps = AppCache::default();
+        let mut drain_started: Option<Instant> = None;
+        tracing::debug!(listener = %conn.listener, %peer, "syslog connection opened");
+        let end = loop {
+            buf.reserve(READ_SIZE);
+            let read = match drain_started {
+                None => tokio::select! {
+                    read = conn.stream.read_buf(&mut buf) => read,
+                    _ = drain.cancelled() => { drain_started = Some(Instant::now()); continue; }
+                },
+                Some(started) => {
+                    // A sender that never pauses would otherwise keep a draining gateway alive.
+                    let Some(left) = DRAIN_MAX.checked_sub(started.elapsed()) else {
+                        break End::Drained;
+                    };
+                    match tokio::time::timeout(
+                        left.min(DRAIN_QUIET),
+                        conn.stream.read_buf(&mut buf),
+                    )
+                    .await
+                    {
+                        Ok(read) => read,
+                        Err(_) => break End::Drained,
+                    }
+                }
+            };
+            let eof = match read {
+                Ok(0) => true,
+                Ok(n) => {
+                    self.metrics.bytes.increment(n as u64);
+                    false
+                }
+                // A TLS peer that closes without close_notify, or a reset: what was read is kept.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => true,
+                Err(e) => break End::Error(format!("read failed: {e}")),
+            };
+            let received = now();
+            let received_ns = received.0 * 1_000_000_000 + received.1 as i64;
+            let mut events = Vec::new();
+            let mut failure = None;
+            loop {
+                let next = if eof {
+                    decoder.decode_eof(&mut buf)
+                } else {
+                    decoder.decode(&mut buf)
+                };
+                match next {
+                    Ok(Some(frame)) => {
+                        let shaped = self.shaper.shape(
+                            &frame.bytes,
+                            frame.truncated,
+                            &peer_ip,
+                            received,
+                            &mut values,
+                            &mut apps,
+                        );
+                        if frame.truncated {
+                            metrics::counter!("logport_messages_truncated_total", "listener" => self.metrics.name.to_string()).increment(1);
+                        }
+                        events.push(Event {
+                            app: shaped.app,
+                            protocol: Protocol::Syslog,
+                            peer,
+                            received_ns,
+                            value: values.split().freeze(),
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.metrics.decode_error(match e.kind {
+                            FrameErrorKind::InvalidOctetCount => "invalid_octet_count",
+                            FrameErrorKind::OctetCountTooLarge { .. } => "octet_count_too_large",
+                            FrameErrorKind::Truncated { .. } => "truncated_frame",
+                        });
+                        failure = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            if !events.is_empty() {
+                self.metrics.events.increment(events.len() as u64);
+                // Waiting here (budget or sink queue full) stops reading: TCP backpressure.
+                if self.pipeline.send(events, Ack::none()).await.is_err() {
+                    break End::Error("the gateway is shutting down".into());
+                }
+            }
+            if let Some(reason) = failure {
+                break End::Error(reason);
+            }
+            if eof {
+                break End::Eof;
+            }
+        };
+        match end {
+            End::Eof => {
+                tracing::debug!(listener = %conn.listener, %peer, "syslog connection closed by peer")
+            }
+            End::Drained => {
+                tracing::debug!(listener = %conn.listener, %peer, "syslog connection closed for drain")
+            }
+            End::Error(reason) => tracing::warn!(
+                listener = %conn.listener, %peer, protocol = "syslog", offset = decoder.offset(),
+                "closing connection: {reason}"
+            ),
+        }
+    }
+}

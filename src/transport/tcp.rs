@@ -1,0 +1,140 @@
+//! TCP (and TLS-over-TCP) listeners: bind, accept under a connection limit, hand off.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::tls::TlsAcceptor;
+use super::{Connection, StreamHandler};
+
+/// Binds with SO_REUSEADDR (restarts do not wait for TIME_WAIT) and a deep backlog (shippers
+/// reconnect in bursts after a restart or a balancer change).
+pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(address),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    if address.is_ipv6() {
+        socket.set_only_v6(false).ok();
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+pub struct StreamListener<H> {
+    pub name: Arc<str>,
+    pub protocol: &'static str,
+    pub listener: TcpListener,
+    pub tls: Option<TlsAcceptor>,
+    pub max_connections: usize,
+    pub handler: Arc<H>,
+}
+
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl<H: StreamHandler> StreamListener<H> {
+    /// Accepts until `stop` fires; connection tasks go on `tasks`, and see `drain` when the
+    /// gateway shuts down, so they can finish what they hold.
+    pub async fn run(self, stop: CancellationToken, drain: CancellationToken, tasks: TaskTracker) {
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let labels = [
+            ("listener", self.name.to_string()),
+            ("protocol", self.protocol.to_string()),
+        ];
+        let open = metrics::gauge!("logport_connections_open", &labels);
+        let accepted = metrics::counter!("logport_connections_accepted_total", &labels);
+        let rejected = metrics::counter!("logport_connections_rejected_total", "listener" => self.name.to_string(), "reason" => "limit");
+        let tls_failed = match self.tls {
+            Some(_) => {
+                metrics::counter!("logport_tls_handshake_failures_total", "listener" => self.name.to_string())
+            }
+            None => metrics::Counter::noop(),
+        };
+        let mut limit_warning = crate::warn_limit::WarnLimiter::new(Duration::from_secs(10));
+        loop {
+            let accept = tokio::select! {
+                _ = stop.cancelled() => break,
+                accept = self.listener.accept() => accept,
+            };
+            let (socket, peer) = match accept {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(listener = %self.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                rejected.increment(1);
+                if let Some(suppressed) = limit_warning.allow() {
+                    tracing::warn!(listener = %self.name, %peer, limit = self.max_connections, earlier_warnings_suppressed = suppressed,
+                        "connection limit reached: new connection closed (see logport_connections_rejected_total)");
+                }
+                drop(socket);
+                continue;
+            };
+            accepted.increment(1);
+            let _ = socket.set_nodelay(true);
+            let (handler, tls, name, open, tls_failed, drain) = (
+                self.handler.clone(),
+                self.tls.clone(),
+                self.name.clone(),
+                open.clone(),
+                tls_failed.clone(),
+                drain.clone(),
+            );
+            tasks.spawn(async move {
+                let _slot = slot;
+                open.increment(1.0);
+                if let Some(stream) = handshake(socket, peer, tls, &name, &tls_failed).await {
+                    handler
+                        .serve(
+                            Connection {
+                                stream,
+                                peer,
+                                listener: name,
+                            },
+                            drain,
+                        )
+                        .await;
+                }
+                open.decrement(1.0);
+            });
+        }
+    }
+}
+
+async fn handshake(
+    socket: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    listener: &str,
+    failed: &metrics::Counter,
+) -> Option<Box<dyn super::ByteStream>> {
+    let Some(tls) = tls else {
+        return Some(Box::new(socket));
+    };
+    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(socket)).await {
+        Ok(Ok(stream)) => Some(Box::new(stream)),
+        Ok(Err(e)) => {
+            failed.increment(1);
+            tracing::warn!(listener, %peer, error = %e, "TLS handshake failed; connection closed");
+            None
+        }
+        Err(_) => {
+            failed.increment(1);
+            tracing::warn!(listener, %peer, timeout = ?TLS_HANDSHAKE_TIMEOUT, "TLS handshake did not complete in time; connection closed");
+            None
+        }
+    }
+}
