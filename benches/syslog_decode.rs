@@ -1,12 +1,16 @@
-//! Syslog decode throughput: RFC 6587 framing alone, and framing plus parsing, over
-//! a deterministic corpus of mixed RFC 5424 / RFC 3164 lines (100–2000 bytes, some
-//! with structured data, some in Docker's default format), octet-counted and
-//! LF-framed into one stream and fed in 64 KiB reads as a socket would deliver it.
+//! Syslog decode throughput: RFC 6587 framing alone, framing plus parsing, and the gateway's
+//! whole per-event work (framing, parsing, shaping the Logstash JSON event), over a
+//! deterministic corpus of mixed RFC 5424 / RFC 3164 lines (100–2000 bytes, some with
+//! structured data, some in Docker's default format), octet-counted and LF-framed into one
+//! stream and fed in 64 KiB reads as a socket would deliver it.
 
 use std::hint::black_box;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use logport::config::{EcsCompatibility, ListenerConfig, ProtocolName};
+use logport::source::syslog::Shaper;
+use logport::source::AppCache;
 use logport_syslog::{
     frame_lf, frame_octet_counted, parse, FrameDecoder, Pri, Rfc3164Message, Rfc5424Message,
     SdElement, StampField, Timestamp,
@@ -224,18 +228,43 @@ fn corpus() -> (Vec<u8>, usize) {
     (wire.to_vec(), EVENTS)
 }
 
-fn decode_stream(stream: &[u8], parse_too: bool) -> usize {
+/// How far each frame is taken.
+#[derive(Clone, Copy)]
+enum Depth<'a> {
+    Frame,
+    Parse,
+    /// Parse and write the event's JSON, as a syslog listener does.
+    Event(&'a Shaper),
+}
+
+fn decode_stream(stream: &[u8], depth: Depth) -> usize {
     let mut dec = FrameDecoder::new(MAX_FRAME);
     let mut buf = BytesMut::with_capacity(2 * READ);
+    let mut values = BytesMut::new();
+    let mut apps = AppCache::default();
     let mut events = 0;
     for chunk in stream.chunks(READ) {
         buf.extend_from_slice(chunk);
         while let Some(frame) = dec.decode(&mut buf).expect("valid stream") {
-            if parse_too {
-                let msg = parse(&frame.bytes).expect("valid syslog");
-                black_box(&msg);
-            } else {
-                black_box(&frame);
+            match depth {
+                Depth::Frame => {
+                    black_box(&frame);
+                }
+                Depth::Parse => {
+                    black_box(parse(&frame.bytes).expect("valid syslog"));
+                }
+                Depth::Event(shaper) => {
+                    let now = (1_795_579_200, 0);
+                    let shaped = shaper.shape(
+                        &frame.bytes,
+                        frame.truncated,
+                        "10.1.2.3",
+                        now,
+                        &mut values,
+                        &mut apps,
+                    );
+                    black_box((shaped.app, values.split().freeze()));
+                }
             }
             events += 1;
         }
@@ -243,19 +272,35 @@ fn decode_stream(stream: &[u8], parse_too: bool) -> usize {
     events
 }
 
+fn shaper(ecs: EcsCompatibility) -> Shaper {
+    let mut config = ListenerConfig::new(ProtocolName::Syslog, "127.0.0.1:5514".parse().unwrap());
+    config.ecs_compatibility = ecs;
+    Shaper::new(&config).unwrap()
+}
+
 fn bench(c: &mut Criterion) {
     let (stream, events) = corpus();
-    assert_eq!(decode_stream(&stream, true), events);
+    assert_eq!(decode_stream(&stream, Depth::Parse), events);
+    let (ecs, legacy) = (
+        shaper(EcsCompatibility::V8),
+        shaper(EcsCompatibility::Disabled),
+    );
 
-    for (name, parse_too) in [("syslog_framing", false), ("syslog_framing_parse", true)] {
+    let depths = [
+        ("syslog_framing", Depth::Frame),
+        ("syslog_framing_parse", Depth::Parse),
+        ("syslog_to_event_ecs", Depth::Event(&ecs)),
+        ("syslog_to_event_legacy", Depth::Event(&legacy)),
+    ];
+    for (name, depth) in depths {
         let mut group = c.benchmark_group(name);
         group.throughput(Throughput::Bytes(stream.len() as u64));
         group.bench_function("bytes", |b| {
-            b.iter(|| decode_stream(black_box(&stream), parse_too))
+            b.iter(|| decode_stream(black_box(&stream), depth))
         });
         group.throughput(Throughput::Elements(events as u64));
         group.bench_function("events", |b| {
-            b.iter(|| decode_stream(black_box(&stream), parse_too))
+            b.iter(|| decode_stream(black_box(&stream), depth))
         });
         group.finish();
     }
@@ -281,6 +326,28 @@ fn bench(c: &mut Criterion) {
         parse(line).expect("valid");
         group.bench_function(name, |b| {
             b.iter(|| parse(black_box(line)).map(|m| m.msg.len()))
+        });
+    }
+    group.finish();
+
+    // The same lines all the way to the event's JSON (ECS v8, `[event][original]` kept).
+    let mut group = c.benchmark_group("syslog_line_to_event");
+    group.throughput(Throughput::Elements(1));
+    let mut values = BytesMut::new();
+    let mut apps = AppCache::default();
+    for (name, line) in lines {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let shaped = ecs.shape(
+                    black_box(line),
+                    false,
+                    "10.1.2.3",
+                    (1_795_579_200, 0),
+                    &mut values,
+                    &mut apps,
+                );
+                (shaped.app, values.split().freeze())
+            })
         });
     }
     group.finish();

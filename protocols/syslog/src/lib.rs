@@ -33,6 +33,6 @@ pub use encode::{
     StampField,
 };
 pub use framing::{trim_datagram, Frame, FrameDecoder, FrameError, FrameErrorKind, Framing};
-pub use message::{parse, Format, Message, ParseError, SdElement};
+pub use message::{parse, text, Format, Message, ParseError, SdElement};
 pub use pri::Pri;
 pub use timestamp::{infer_year, Timestamp};

@@ -139,7 +139,7 @@ pub fn parse(frame: &[u8]) -> Result<Message<'_>, ParseError> {
 /// fast path is several times quicker than `from_utf8_lossy`'s chunk iterator,
 /// and valid text is the common case.
 #[inline]
-pub(crate) fn text(bytes: &[u8]) -> Cow<'_, str> {
+pub fn text(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => String::from_utf8_lossy(bytes),

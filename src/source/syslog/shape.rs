@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use logport_syslog::{Format, Message, Pri, SdElement, Timestamp};
+use logport_syslog::{text, Format, Message, Pri, SdElement, Timestamp};
 
 use super::app::AppKey;
 use crate::config::{EcsCompatibility, ListenerConfig};
@@ -228,7 +228,7 @@ impl Shaper {
         peer_ip: &str,
         now: (i64, u32),
     ) {
-        let text = String::from_utf8_lossy(frame);
+        let text = text(frame);
         let unknown = Pri::new(13).expect("13 is a valid PRI");
         w.begin_object();
         w.key("@timestamp").timestamp(now.0, now.1);
@@ -260,7 +260,7 @@ impl Shaper {
             w.key("event")
                 .begin_object()
                 .key("original")
-                .string(&String::from_utf8_lossy(frame))
+                .string(&text(frame))
                 .end_object();
         }
         w.key("service")
