@@ -19,6 +19,8 @@ pub enum Phase {
     Starting = 0,
     Ready = 1,
     Draining = 2,
+    /// The sink stopped: nothing can be committed, so nothing should be sent here.
+    Failed = 3,
 }
 
 #[derive(Clone, Default)]
@@ -29,10 +31,21 @@ impl Readiness {
         self.0.store(phase as u8, Ordering::SeqCst);
     }
 
+    /// Starting → Ready, unless something (a failed sink) moved it elsewhere meanwhile.
+    pub fn mark_ready(&self) {
+        let _ = self.0.compare_exchange(
+            Phase::Starting as u8,
+            Phase::Ready as u8,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    }
+
     pub fn phase(&self) -> Phase {
         match self.0.load(Ordering::SeqCst) {
             1 => Phase::Ready,
             2 => Phase::Draining,
+            3 => Phase::Failed,
             _ => Phase::Starting,
         }
     }
@@ -101,6 +114,7 @@ async fn ready(State(state): State<AdminState>) -> (StatusCode, &'static str) {
         Phase::Ready => (StatusCode::OK, "ready\n"),
         Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
         Phase::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
+        Phase::Failed => (StatusCode::SERVICE_UNAVAILABLE, "sink failed\n"),
     }
 }
 

@@ -106,10 +106,6 @@ impl FieldPath {
         }
         Ok(FieldPath(parts))
     }
-
-    pub fn dotted(&self) -> String {
-        self.0.join(".")
-    }
 }
 
 /// Writes one JSON value without building a tree: sources shape events straight into bytes.

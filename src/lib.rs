@@ -98,6 +98,12 @@ impl Gateway {
 
         let stop_accepting = CancellationToken::new();
         let drain = CancellationToken::new();
+        // If starting fails half way, the listeners already running must stop (an embedding
+        // program may go on, and try again).
+        let stop_on_error = (
+            stop_accepting.clone().drop_guard(),
+            drain.clone().drop_guard(),
+        );
         let connections = TaskTracker::new();
         let mut listener_tasks = Vec::new();
         let mut bound = Vec::new();
@@ -125,7 +131,24 @@ impl Gateway {
         // The sink ends when every sender is gone: the listeners' and connections' clones, and this one.
         let budget = pipeline.budget.clone();
         drop(pipeline);
-        let sink_task = tokio::spawn(sink.run(queue));
+        let sink_readiness = readiness.clone();
+        let sink_task = tokio::spawn(async move {
+            let result = sink.run(queue).await;
+            // The sink ends on its own only when every source is gone (a drain) or it failed.
+            if sink_readiness.phase() != Phase::Draining {
+                sink_readiness.set(Phase::Failed);
+                match &result {
+                    Ok(()) => tracing::error!(
+                        sink = sink_name,
+                        "the sink stopped; nothing can be committed"
+                    ),
+                    Err(e) => {
+                        tracing::error!(sink = sink_name, error = %format!("{e:#}"), "the sink failed; nothing can be committed")
+                    }
+                }
+            }
+            result
+        });
 
         let admin_listener = tokio::net::TcpListener::bind(config.admin.address)
             .await
@@ -152,7 +175,10 @@ impl Gateway {
             }
         });
 
-        readiness.set(Phase::Ready);
+        let (guard_stop, guard_drain) = stop_on_error;
+        guard_stop.disarm();
+        guard_drain.disarm();
+        readiness.mark_ready();
         tracing::info!(sink = sink_name, data_dir = %config.data_dir.display(), "logport is ready");
 
         let shutdown = CancellationToken::new();
@@ -272,7 +298,12 @@ fn log_receive_buffer(name: &str, socket: &tokio::net::UdpSocket, wanted: u64) {
     let got = socket2::SockRef::from(socket)
         .recv_buffer_size()
         .unwrap_or(0) as u64;
-    // Linux reports twice the granted size; less than asked means net.core.rmem_max capped it.
+    // Linux reports twice the size it granted; less than asked means net.core.rmem_max capped it.
+    let got = if cfg!(target_os = "linux") {
+        got / 2
+    } else {
+        got
+    };
     if got < wanted {
         tracing::warn!(listener = name, wanted, got, "UDP receive buffer is smaller than configured (raise net.core.rmem_max); bursts may be lost in the kernel");
     }

@@ -161,27 +161,37 @@ fn read_filters_by_app_takes_the_last_n_and_follows() {
     ]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("n29"));
 
+    // --follow: the event sent after the reader started must appear. `--from-start --app`
+    // makes the result independent of when the reader got going.
     let mut follower = Command::new(env!("CARGO_BIN_EXE_logport"))
         .args([
             "read",
             "--follow",
-            "-n",
-            "0",
+            "--from-start",
+            "--app",
+            "gamma",
             "--data-dir",
             data.to_str().unwrap(),
         ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    // Usually the reader is at the end and waiting by now, which is what --follow is for.
+    std::thread::sleep(Duration::from_millis(500));
     let mut s = std::net::TcpStream::connect(gw.addr()).unwrap();
     let line = "<13>1 - - gamma - - - followed";
     write!(s, "{} {line}", line.len()).unwrap();
     drop(s);
-    let mut stdout = std::io::BufReader::new(follower.stdout.take().unwrap());
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    let first = rx.recv_timeout(Duration::from_secs(10));
     let _ = follower.kill();
     let _ = follower.wait();
+    let first = first.expect("the follower printed nothing within 10s");
     assert!(first.contains("followed"), "{first}");
 }

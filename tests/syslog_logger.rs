@@ -10,13 +10,35 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 
+/// Runs `logger` at the gateway: `-d` goes to the listener named `udp`, the rest to the first.
+/// `TZ=UTC`: RFC 3164 stamps carry no zone and the listeners read them as UTC.
 fn logger(gw: &Gateway, args: &[&str]) {
     let logger = require_tool("logger");
+    let addr = if args.contains(&"-d") {
+        gw.addr_of("udp")
+    } else {
+        gw.addr()
+    };
     run_ok(
         Command::new(logger)
-            .args(["-n", "127.0.0.1", "-P", &gw.port.to_string()])
+            .env("TZ", "UTC")
+            .args(["-n", "127.0.0.1", "-P", &addr.port().to_string()])
             .args(args),
     );
+}
+
+/// The event with the fields that depend on the moment (`@timestamp`, a pid, the raw line)
+/// checked by the caller and taken out, so the rest can be compared whole.
+fn without_moment(mut v: serde_json::Value) -> serde_json::Value {
+    let o = v.as_object_mut().unwrap();
+    o.remove("@timestamp");
+    if let Some(e) = o.get_mut("event").and_then(|e| e.as_object_mut()) {
+        e.remove("original");
+    }
+    if let Some(p) = o.get_mut("process").and_then(|p| p.as_object_mut()) {
+        p.remove("pid");
+    }
+    v
 }
 
 fn hostname() -> String {
@@ -107,10 +129,25 @@ fn rfc5424_lf_framed_over_tcp() {
     let gw = Gateway::start(SYSLOG_TCP, "");
     logger(&gw, &["-T", "--rfc5424=notq", "-t", "web", "hello lf"]);
     let v = json(&gw.wait_for_events(1, Duration::from_secs(10))[0]);
-    assert_eq!(v["message"], "hello lf");
-    assert_eq!(v["process"]["name"], "web");
-    assert!(v["log"]["syslog"].get("structured_data").is_none(), "{v}");
-    assert_eq!(v["log"]["syslog"]["priority"], 13);
+    assert_recent(&v["@timestamp"], 6);
+    let original = v["event"]["original"].as_str().unwrap().to_owned();
+    assert!(
+        original.starts_with("<13>1 ")
+            && original.ends_with(&format!(" {} web - - - hello lf", hostname())),
+        "{original}"
+    );
+    assert_eq!(
+        without_moment(v),
+        json!({
+            "@version": "1",
+            "message": "hello lf",
+            "host": {"hostname": hostname(), "ip": "127.0.0.1"},
+            "process": {"name": "web"},
+            "log": {"syslog": {"priority": 13, "facility": {"code": 1, "name": "user-level"}, "severity": {"code": 5, "name": "Notice"}, "version": 1}},
+            "event": {},
+            "service": {"type": "system"}
+        })
+    );
 }
 
 #[test]
@@ -136,19 +173,33 @@ fn rfc3164_over_tcp_and_udp() {
     let events = gw.wait_for_events(events.len() + 1, Duration::from_secs(10));
     let (tcp, udp) = (json(&events[0]), json(&events[1]));
     assert_recent(&tcp["@timestamp"], 3);
-    assert_eq!(tcp["message"], "hello over tcp");
-    assert_eq!(
-        tcp["host"],
-        json!({"hostname": hostname(), "ip": "127.0.0.1"})
-    );
-    assert_eq!(tcp["process"], json!({"name": "app1"}));
-    assert_eq!(tcp["log"]["syslog"]["priority"], 156);
-    assert_eq!(tcp["log"]["syslog"]["severity"]["name"], "Warning");
-    assert_eq!(tcp["log"]["syslog"]["facility"]["name"], "local3");
-    assert!(tcp["log"]["syslog"].get("version").is_none());
-    assert_eq!(udp["message"], "hello over udp");
-    assert_eq!(udp["process"]["name"], "app2");
+    assert_recent(&udp["@timestamp"], 3);
     assert!(udp["process"]["pid"].as_u64().unwrap() > 0, "{udp}");
+    let host = json!({"hostname": hostname(), "ip": "127.0.0.1"});
+    assert_eq!(
+        without_moment(tcp),
+        json!({
+            "@version": "1",
+            "message": "hello over tcp",
+            "host": host,
+            "process": {"name": "app1"},
+            "log": {"syslog": {"priority": 156, "facility": {"code": 19, "name": "local3"}, "severity": {"code": 4, "name": "Warning"}}},
+            "event": {},
+            "service": {"type": "system"}
+        })
+    );
+    assert_eq!(
+        without_moment(udp),
+        json!({
+            "@version": "1",
+            "message": "hello over udp",
+            "host": host,
+            "process": {"name": "app2"},
+            "log": {"syslog": {"priority": 13, "facility": {"code": 1, "name": "user-level"}, "severity": {"code": 5, "name": "Notice"}}},
+            "event": {},
+            "service": {"type": "system"}
+        })
+    );
     assert_eq!(&*events[1].app, "app2");
 }
 
@@ -164,13 +215,34 @@ fn rfc5424_over_udp() {
             "udpapp",
             "--msgid",
             "M9",
+            "--id=77",
             "datagram",
         ],
     );
     let v = json(&gw.wait_for_events(1, Duration::from_secs(10))[0]);
-    assert_eq!(v["message"], "datagram");
-    assert_eq!(v["log"]["syslog"]["msgid"], "M9");
-    assert_eq!(v["process"]["name"], "udpapp");
+    assert_recent(&v["@timestamp"], 6);
+    assert_eq!(v["process"]["pid"], 77);
+    assert_eq!(
+        v["log"]["syslog"]["structured_data"]["timeQuality"]["tzKnown"],
+        "1"
+    );
+    let mut v = without_moment(v);
+    v["log"]["syslog"]
+        .as_object_mut()
+        .unwrap()
+        .remove("structured_data");
+    assert_eq!(
+        v,
+        json!({
+            "@version": "1",
+            "message": "datagram",
+            "host": {"hostname": hostname(), "ip": "127.0.0.1"},
+            "process": {"name": "udpapp"},
+            "log": {"syslog": {"priority": 13, "facility": {"code": 1, "name": "user-level"}, "severity": {"code": 5, "name": "Notice"}, "version": 1, "msgid": "M9"}},
+            "event": {},
+            "service": {"type": "system"}
+        })
+    );
 }
 
 #[test]
@@ -207,6 +279,16 @@ fn a_thousand_lines_arrive_in_order_with_both_framings() {
             .collect();
         assert_eq!(messages, lines, "{app}");
     }
+    // Every event is whole, not only its message.
+    for e in &events {
+        let v = without_moment(json(e));
+        assert_eq!(
+            v["host"],
+            json!({"hostname": hostname(), "ip": "127.0.0.1"})
+        );
+        assert_eq!(v["process"], json!({"name": &*e.app}));
+        assert_eq!(v["log"]["syslog"]["priority"], 13);
+    }
 }
 
 #[test]
@@ -228,34 +310,36 @@ fn an_octet_counted_message_may_contain_newlines() {
 
 #[test]
 fn the_readme_quick_start_works() {
-    // `logport` with no config, `logger` at it, `logport read` shows the event.
+    // `logport` with no config, `logger` at it, `logport read` shows the event. Only the
+    // addresses differ from the built-in defaults (port 0: parallel tests cannot collide).
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let admin = free_port();
     let config = dir.path().join("quick.toml");
-    // Only the ports differ from the built-in defaults, so parallel tests cannot collide.
-    std::fs::write(&config, format!("[admin]\naddress = \"127.0.0.1:{admin}\"\n[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n[[listener]]\nprotocol = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:{port}\"\n")).unwrap();
+    std::fs::write(&config, "[admin]\naddress = \"127.0.0.1:0\"\n[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:0\"\n[[listener]]\nname = \"udp\"\nprotocol = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:0\"\n").unwrap();
+    let log = dir.path().join("stderr.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_logport"))
         .arg("--config")
         .arg(&config)
         .current_dir(dir.path())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while http_get(([127, 0, 0, 1], admin).into(), "/ready")
-        .ok()
-        .map(|r| r.0)
-        != Some(200)
-    {
-        assert!(std::time::Instant::now() < deadline, "not ready");
+    let listeners = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some((admin, listeners)) = bound_addresses(&text) {
+            if http_get(admin, "/ready").ok().map(|r| r.0) == Some(200) {
+                break listeners;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "not ready:\n{text}");
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    let udp = listeners.iter().find(|(n, _)| n == "udp").unwrap().1;
     run_ok(Command::new(require_tool("logger")).args([
         "-n",
         "127.0.0.1",
         "-P",
-        &port.to_string(),
+        &udp.port().to_string(),
         "-d",
         "hello from the quick start",
     ]));

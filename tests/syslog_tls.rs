@@ -9,6 +9,15 @@ use std::time::Duration;
 
 use common::*;
 
+/// A free port for rsyslog's own input (rsyslog cannot report a port 0 back).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn tls_listener(client_auth: &str) -> String {
     format!(
         "{SYSLOG_TCP_TLS}[listener.tls]\ncert = \"CERTS/server.crt\"\nkey = \"CERTS/server.key\"\nclient_ca = \"CERTS/ca.crt\"\nclient_auth = \"{client_auth}\"\n"
@@ -121,7 +130,7 @@ impl Drop for Rsyslog {
 fn rsyslog_forwards_over_mutual_tls_in_both_framings_and_formats() {
     let gw = Gateway::start(&tls_listener("required"), "");
     let rsyslog = Rsyslog::start(
-        gw.port,
+        gw.addr().port(),
         true,
         &[
             ("octet-counted", "RSYSLOG_SyslogProtocol23Format"),
@@ -176,49 +185,71 @@ fn rsyslog_forwards_over_mutual_tls_in_both_framings_and_formats() {
     }
 }
 
+/// Polls the handshake-failure counter until it reaches `n`.
+fn wait_for_handshake_failures(gw: &Gateway, n: f64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while metric(
+        &gw.metrics(),
+        "logport_tls_handshake_failures_total",
+        &[("listener", "tls")],
+    ) < n
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected {n} failed handshakes:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 #[test]
 fn required_client_certificates_are_enforced() {
     let gw = Gateway::start(&tls_listener("required"), "");
     let rsyslog = Rsyslog::start(
-        gw.port,
+        gw.addr().port(),
         false,
         &[("octet-counted", "RSYSLOG_SyslogProtocol23Format")],
     );
     rsyslog.send("nocert", &["must not arrive".to_string()]);
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(gw.events().is_empty(), "{}", dump(&gw.events()));
-    assert!(
-        metric(
-            &gw.metrics(),
-            "logport_tls_handshake_failures_total",
-            &[("listener", "tls")]
-        ) >= 1.0
-    );
+    wait_for_handshake_failures(&gw, 1.0);
     assert!(gw.log().contains("TLS handshake failed"), "{}", gw.log());
 
     // A certificate from a CA the listener does not trust is refused too.
-    let out = python_tls_client(
-        gw.port,
+    python_tls_client(
+        gw.addr().port(),
         Some(("untrusted-client.crt", "untrusted-client.key")),
         &["<13>1 - - untrusted - - - no"],
         1,
     );
-    assert!(out.contains("refused") || gw.events().is_empty(), "{out}");
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(gw.events().is_empty(), "{}", dump(&gw.events()));
+    wait_for_handshake_failures(&gw, 2.0);
+
+    // The control: the same client with the CA's certificate gets through, and only it.
+    python_tls_client(
+        gw.addr().port(),
+        Some(("client.crt", "client.key")),
+        &["<13>1 - - trusted - - - yes"],
+        1,
+    );
+    let events = gw.wait_for_events(1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+    let all = gw.events();
+    let apps: Vec<&str> = all.iter().map(|e| &*e.app).collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(apps, ["trusted"], "{}", dump(&all));
 }
 
 #[test]
 fn optional_client_certificates_accept_both() {
     let gw = Gateway::start(&tls_listener("optional"), "");
     python_tls_client(
-        gw.port,
+        gw.addr().port(),
         None,
         &["<13>1 - - anon - - - without a certificate"],
         1,
     );
     python_tls_client(
-        gw.port,
+        gw.addr().port(),
         Some(("client.crt", "client.key")),
         &["<13>1 - - known - - - with a certificate"],
         1,
@@ -241,7 +272,7 @@ fn a_client_that_closes_right_after_writing_loses_nothing() {
         .map(|i| format!("<13>1 - - conn{{c}} - - - line {i:03} {}", "y".repeat(200)))
         .collect();
     let line_refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    python_tls_client(gw.port, None, &line_refs, 20);
+    python_tls_client(gw.addr().port(), None, &line_refs, 20);
     let events = gw.wait_for_events(500 * 20, Duration::from_secs(30));
     assert_eq!(events.len(), 500 * 20);
     // Connections may be committed interleaved; each one must be whole and in order.

@@ -18,13 +18,19 @@ pub struct Budget {
 /// Bytes held by one batch; dropping it returns them.
 #[derive(Debug)]
 pub struct Reservation {
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
     bytes: usize,
 }
 
 impl Reservation {
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Joins another reservation of the same budget into this one.
+    pub fn merge(&mut self, other: Reservation) {
+        self.permit.merge(other.permit);
+        self.bytes += other.bytes;
     }
 }
 
@@ -50,22 +56,36 @@ impl Budget {
             .acquire_many_owned(self.units(bytes))
             .await
             .expect("budget semaphore is never closed");
-        Reservation {
-            _permit: permit,
-            bytes,
-        }
+        Reservation { permit, bytes }
     }
 
     /// Takes `bytes` if they are free now (UDP: no waiting, the datagram is dropped instead).
     pub fn try_reserve(&self, bytes: usize) -> Option<Reservation> {
         match self.sem.clone().try_acquire_many_owned(self.units(bytes)) {
-            Ok(permit) => Some(Reservation {
-                _permit: permit,
-                bytes,
-            }),
+            Ok(permit) => Some(Reservation { permit, bytes }),
             Err(TryAcquireError::NoPermits) => None,
             Err(TryAcquireError::Closed) => unreachable!("budget semaphore is never closed"),
         }
+    }
+
+    /// Makes `reservation` hold `bytes`: the excess goes back at once, more is waited for.
+    /// Sources reserve an estimate before shaping a read into events and settle on the
+    /// exact size after, so that what they build is covered by the budget while it is built.
+    pub async fn resize(&self, reservation: &mut Reservation, bytes: usize) {
+        let want = self.units(bytes) as usize;
+        let have = reservation.permit.num_permits();
+        if want < have {
+            drop(reservation.permit.split(have - want));
+        } else if want > have {
+            let more = self
+                .sem
+                .clone()
+                .acquire_many_owned((want - have).min(self.total_units) as u32)
+                .await
+                .expect("budget semaphore is never closed");
+            reservation.permit.merge(more);
+        }
+        reservation.bytes = bytes;
     }
 
     /// Bytes currently reserved.
@@ -91,6 +111,42 @@ mod tests {
         drop(a);
         assert_eq!(budget.in_flight(), 0);
         assert!(budget.try_reserve(30 * 1024).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_reservation_can_shrink_and_grow() {
+        let budget = Budget::new(64 * 1024);
+        let mut r = budget.reserve(40 * 1024).await;
+        budget.resize(&mut r, 8 * 1024).await;
+        assert_eq!((budget.in_flight(), r.bytes()), (8 * 1024, 8 * 1024));
+        budget.resize(&mut r, 60 * 1024).await;
+        assert_eq!(budget.in_flight(), 60 * 1024);
+        // Growing past what is free waits until someone gives bytes back.
+        let other = budget.reserve(4 * 1024).await;
+        {
+            let grow = budget.resize(&mut r, 64 * 1024);
+            tokio::pin!(grow);
+            assert!(
+                futures_poll_once(grow.as_mut()).await.is_none(),
+                "must wait for budget"
+            );
+            drop(other);
+            grow.await;
+        }
+        assert_eq!(budget.in_flight(), 64 * 1024);
+        drop(r);
+        assert_eq!(budget.in_flight(), 0);
+    }
+
+    /// Polls a future once: Some(output) if it was ready.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 
     #[tokio::test]

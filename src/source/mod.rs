@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::admission::Budget;
+use crate::admission::{Budget, Reservation};
 use crate::batch::{Ack, Batch};
 use crate::config::ProtocolName;
 use crate::event::Event;
@@ -28,33 +28,23 @@ pub struct Pipeline {
     pub budget: Budget,
 }
 
-/// Why a batch did not enter the pipeline.
+/// The sink has stopped (the gateway is shutting down or its sink failed): the batch was not
+/// taken.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// The in-flight budget is used up (only for sources that cannot wait, i.e. UDP).
-    Budget,
-    /// The sink has stopped (the gateway is shutting down).
-    Closed,
-}
+pub struct Refused;
 
 impl Pipeline {
-    /// Waits for budget, then for room in the sink's queue: the caller stops reading meanwhile,
-    /// which is how backpressure reaches a TCP sender.
-    pub async fn send(&self, events: Vec<Event>, ack: Ack) -> Result<(), Refused> {
-        let bytes = events.iter().map(Event::size).sum();
-        let reservation = self.budget.reserve(bytes).await;
+    /// Sends a batch whose bytes the caller has already reserved (waiting for room in the sink's
+    /// queue). Stream sources reserve before they build the batch and stop reading while they
+    /// wait: that is how backpressure reaches a TCP sender.
+    pub async fn send_reserved(
+        &self,
+        events: Vec<Event>,
+        ack: Ack,
+        reservation: Reservation,
+    ) -> Result<(), Refused> {
         let batch = Batch::new(events, ack).with_reservation(reservation);
-        self.batches.send(batch).await.map_err(|_| Refused::Closed)
-    }
-
-    /// Admits the batch only if budget is free now; otherwise it is refused (and dropped).
-    pub async fn send_or_drop(&self, events: Vec<Event>, ack: Ack) -> Result<(), Refused> {
-        let bytes = events.iter().map(Event::size).sum();
-        let Some(reservation) = self.budget.try_reserve(bytes) else {
-            return Err(Refused::Budget);
-        };
-        let batch = Batch::new(events, ack).with_reservation(reservation);
-        self.batches.send(batch).await.map_err(|_| Refused::Closed)
+        self.batches.send(batch).await.map_err(|_| Refused)
     }
 }
 
@@ -65,6 +55,8 @@ pub struct ListenerMetrics {
     pub protocol: &'static str,
     pub events: metrics::Counter,
     pub bytes: metrics::Counter,
+    /// Messages cut at `max_message_bytes`.
+    pub truncated: metrics::Counter,
 }
 
 impl ListenerMetrics {
@@ -78,6 +70,7 @@ impl ListenerMetrics {
             protocol,
             events: metrics::counter!("logport_events_received_total", &labels),
             bytes: metrics::counter!("logport_bytes_received_total", &labels),
+            truncated: metrics::counter!("logport_messages_truncated_total", &labels),
         }
     }
 

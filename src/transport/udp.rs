@@ -13,7 +13,8 @@ pub fn bind(address: SocketAddr, receive_buffer: usize) -> std::io::Result<UdpSo
         socket2::Type::DGRAM,
         Some(socket2::Protocol::UDP),
     )?;
-    socket.set_reuse_address(true)?;
+    // No SO_REUSEADDR: on UDP it would let a second process bind the same port and silently
+    // take part of the datagrams, where a clear "address in use" belongs.
     if address.is_ipv6() {
         socket.set_only_v6(false).ok();
     }
@@ -31,8 +32,9 @@ pub trait DatagramHandler: Send + 'static {
     fn flush(&mut self) -> impl std::future::Future<Output = ()> + Send;
 }
 
-/// The most datagrams handled before a batch is flushed.
+/// The most datagrams, and datagram bytes, handled before a batch is flushed.
 const MAX_BATCH: usize = 1024;
+const MAX_BATCH_BYTES: usize = 1 << 20;
 /// Larger than any UDP payload (65,507 bytes over IPv4).
 const MAX_DATAGRAM: usize = 65_536;
 
@@ -65,9 +67,16 @@ fn read_queued<H: DatagramHandler>(
     buf: &mut [u8],
     handler: &mut H,
 ) {
+    let mut bytes = 0;
     for _ in 0..MAX_BATCH {
+        if bytes >= MAX_BATCH_BYTES {
+            break;
+        }
         match socket.try_recv_from(buf) {
-            Ok((n, peer)) => handler.datagram(&buf[..n], peer),
+            Ok((n, peer)) => {
+                bytes += n;
+                handler.datagram(&buf[..n], peer);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
             Err(e) => {
                 // ICMP errors surface here on some systems; they concern one peer, not the socket.

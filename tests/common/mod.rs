@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -11,15 +11,34 @@ use std::time::{Duration, Instant};
 use logport::event::Event;
 use logport::sink::store::Reader;
 
-/// A port free for both TCP and UDP on 127.0.0.1 right now.
-pub fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+/// The admin and listener addresses a started gateway logged, once it has logged them all.
+pub fn bound_addresses(log: &str) -> Option<(SocketAddr, Vec<(String, SocketAddr)>)> {
+    if !log.contains("logport is ready") {
+        return None;
+    }
+    let field = |line: &str, key: &str| -> Option<String> {
+        let start = line.find(&format!(" {key}="))? + key.len() + 2;
+        Some(
+            line[start..]
+                .split(' ')
+                .next()?
+                .trim_matches('"')
+                .to_owned(),
+        )
+    };
+    let mut admin = None;
+    let mut listeners = Vec::new();
+    for line in log.lines() {
+        if line.contains("admin API") {
+            admin = field(line, "address")?.parse().ok();
+        } else if line.contains(" listening ") {
+            listeners.push((
+                field(line, "listener")?,
+                field(line, "address")?.parse().ok()?,
+            ));
         }
     }
+    Some((admin?, listeners))
 }
 
 /// A tool the test needs. Missing tools fail the test loudly: the test command installs them.
@@ -45,39 +64,37 @@ pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// A running gateway process with its own temp dir.
+/// A running gateway process with its own temp dir. Every listener and the admin API bind port 0;
+/// the harness reads the real addresses from the gateway's log, so parallel tests never race
+/// for ports.
 pub struct Gateway {
     pub child: Child,
     pub dir: tempfile::TempDir,
     pub admin: SocketAddr,
-    pub port: u16,
+    /// Listener name → bound address, in config order.
+    pub listeners: Vec<(String, SocketAddr)>,
     pub config: String,
     log: PathBuf,
 }
 
 impl Gateway {
-    /// Starts logport with `listeners` (TOML `[[listener]]` tables where `PORT` stands for a
-    /// free port) and `extra` top-level TOML.
+    /// Starts logport with `listeners` (TOML `[[listener]]` tables where `PORT` stands for the
+    /// port, 0, and `CERTS` for the repo's certs/) and `extra` top-level TOML.
     pub fn start(listeners: &str, extra: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
-        Self::start_in(dir, listeners, extra)
-    }
-
-    pub fn start_in(dir: tempfile::TempDir, listeners: &str, extra: &str) -> Gateway {
-        let port = free_port();
-        let admin_port = free_port();
         let config = format!(
-            "data_dir = \"{data}\"\nshutdown_timeout = \"20s\"\n{extra}\n[admin]\naddress = \"127.0.0.1:{admin_port}\"\n\n{listeners}",
+            "data_dir = \"{data}\"\nshutdown_timeout = \"20s\"\n{extra}\n[admin]\naddress = \"127.0.0.1:0\"\n\n{listeners}",
             data = dir.path().join("data").display(),
-            listeners = listeners.replace("PORT", &port.to_string()).replace("CERTS", repo_path("certs").to_str().unwrap()),
+            listeners = listeners.replace("PORT", "0").replace("CERTS", repo_path("certs").to_str().unwrap()),
         );
-        Self::spawn(dir, config, port, admin_port)
+        Self::spawn(dir, config)
     }
 
-    fn spawn(dir: tempfile::TempDir, config: String, port: u16, admin_port: u16) -> Gateway {
+    fn spawn(dir: tempfile::TempDir, config: String) -> Gateway {
         let config_path = dir.path().join("logport.toml");
         std::fs::write(&config_path, &config).unwrap();
         let log = dir.path().join("logport.log");
+        let _ = std::fs::remove_file(&log);
         let child = Command::new(env!("CARGO_BIN_EXE_logport"))
             .args(["run", "--config"])
             .arg(&config_path)
@@ -89,8 +106,8 @@ impl Gateway {
         let mut gw = Gateway {
             child,
             dir,
-            admin: SocketAddr::from(([127, 0, 0, 1], admin_port)),
-            port,
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listeners: Vec::new(),
             config,
             log,
         };
@@ -98,12 +115,13 @@ impl Gateway {
         gw
     }
 
-    /// Starts the same configuration again in the same dir (after a crash or a stop).
+    /// Starts the same configuration again in the same dir (after a crash or a stop); the
+    /// listeners get new ports.
     pub fn restart(mut self) -> Gateway {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let dir = self.take_dir();
-        Self::spawn(dir, self.config.clone(), self.port, self.admin.port())
+        Self::spawn(dir, self.config.clone())
     }
 
     /// Moves the temp dir out (leaving an empty stand-in behind for Drop).
@@ -111,8 +129,17 @@ impl Gateway {
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 
+    /// The first listener's address.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        self.listeners[0].1
+    }
+
+    pub fn addr_of(&self, name: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no listener {name}: {:?}", self.listeners))
+            .1
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -136,11 +163,15 @@ impl Gateway {
                     self.log()
                 );
             }
-            if http_get(self.admin, "/ready")
-                .map(|(code, _)| code == 200)
-                .unwrap_or(false)
-            {
-                return;
+            if let Some((admin, listeners)) = bound_addresses(&self.log()) {
+                self.admin = admin;
+                self.listeners = listeners;
+                if http_get(self.admin, "/ready")
+                    .map(|(code, _)| code == 200)
+                    .unwrap_or(false)
+                {
+                    return;
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -515,8 +515,9 @@ mod tests {
             },
         ];
         let mut wire = BytesMut::new();
+        // Octet-counted first: a connection that starts LF-framed stays LF-framed.
         for (k, m) in msgs.iter().enumerate() {
-            if k % 2 == 0 {
+            if k % 2 == 1 && !m.msg.contains(&b'\n') {
                 frame_lf(&m.to_vec(), &mut wire);
             } else {
                 frame_octet_counted(&m.to_vec(), &mut wire);

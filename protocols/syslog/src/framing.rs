@@ -1,9 +1,12 @@
 //! RFC 6587 stream framing (TCP, TLS, Unix stream) and the UDP datagram trim.
 //!
-//! Each frame is classified by its first byte, as Vector does: `1`–`9` starts an
-//! octet count (`MSG-LEN SP MSG`), anything else a non-transparent frame ended by
-//! LF (or NUL). Deciding per frame rather than per connection costs nothing and
-//! copes with relays that mix both.
+//! The framing is detected per connection, from its first frame: `1`–`9` then
+//! digits and a space is an octet count (`MSG-LEN SP MSG`), anything else a
+//! non-transparent frame ended by LF (or NUL). Once a connection is LF-framed it
+//! stays so: a line that happens to start with digits (`2024-05-01 ...`, or a
+//! continuation line `3 retries left`) is a line, never misread as a count that
+//! would cut every later message at the wrong place. An octet-counted connection
+//! still takes an LF-framed frame that starts with a non-digit (relays that mix).
 
 use std::fmt;
 
@@ -83,12 +86,9 @@ const MAX_COUNT_DIGITS: usize = 19;
 enum State {
     /// Between frames.
     Idle,
-    /// Reading MSG-LEN; its digits are already consumed from the buffer.
-    Count {
-        value: u64,
-        digits: usize,
-        start: u64,
-    },
+    /// A frame starting with a digit is at `buf[0]`; its MSG-LEN (at most 19
+    /// digits, so little to hold) is consumed once its SP has arrived.
+    Count { start: u64 },
     /// MSG-LEN and its SP consumed; waiting for `len` bytes.
     Body { len: usize, start: u64 },
     /// A non-transparent frame starts at `buf[0]`; `buf[..scanned]` holds no terminator.
@@ -102,15 +102,17 @@ enum State {
 /// Incremental RFC 6587 decoder over a `BytesMut` the caller reads into.
 ///
 /// Once `decode` has returned `Ok(None)`, the caller's buffer holds at most
-/// `max_frame` bytes whatever the peer sends (count digits and the discarded tail
-/// of an over-long line are consumed as they arrive), so with reads of at most R
-/// bytes the buffer never exceeds `max_frame + R`.
+/// `max(max_frame, 20)` bytes whatever the peer sends (a count is at most 19 digits;
+/// the discarded tail of an over-long line is consumed as it arrives), so with
+/// reads of at most R bytes the buffer never exceeds that plus R.
 #[derive(Clone, Debug)]
 pub struct FrameDecoder {
     max_frame: usize,
     state: State,
     /// Stream offset of `buf[0]`.
     offset: u64,
+    /// The connection's framing, fixed by its first frame.
+    mode: Option<Framing>,
 }
 
 impl FrameDecoder {
@@ -121,6 +123,7 @@ impl FrameDecoder {
             max_frame,
             state: State::Idle,
             offset: 0,
+            mode: None,
         }
     }
 
@@ -157,53 +160,49 @@ impl FrameDecoder {
             match self.state {
                 State::Failed(ref e) => return Err(e.clone()),
                 State::Idle => {
+                    // Empty lines between frames are skipped; on an LF-framed
+                    // connection leading spaces belong to the line (indented text).
+                    let lf = self.mode == Some(Framing::NonTransparent);
                     let stray = buf
                         .iter()
-                        .position(|&b| !matches!(b, b'\n' | b'\r' | b'\0' | b' '))
+                        .position(|&b| !(matches!(b, b'\n' | b'\r' | b'\0') || (b == b' ' && !lf)))
                         .unwrap_or(buf.len());
                     self.consume(buf, stray);
                     match buf.first() {
                         None => return Ok(None),
-                        Some(b'1'..=b'9') => {
-                            self.state = State::Count {
-                                value: 0,
-                                digits: 0,
-                                start: self.offset,
-                            }
+                        Some(b'1'..=b'9') if !lf => {
+                            self.state = State::Count { start: self.offset }
                         }
                         Some(_) => self.state = State::Line { scanned: 0 },
                     }
                 }
-                State::Count {
-                    mut value,
-                    mut digits,
-                    start,
-                } => {
-                    let mut used = 0;
-                    let mut done = false;
-                    for &b in buf.iter() {
-                        used += 1;
+                State::Count { start } => {
+                    let mut value: u64 = 0;
+                    let mut end = None;
+                    for (i, &b) in buf.iter().enumerate() {
                         match b {
-                            b'0'..=b'9' if digits < MAX_COUNT_DIGITS => {
-                                digits += 1;
+                            b'0'..=b'9' if i < MAX_COUNT_DIGITS => {
                                 value = value * 10 + u64::from(b - b'0');
                             }
                             b' ' => {
-                                done = true;
+                                end = Some(i);
+                                break;
+                            }
+                            // The first frame decides: digits not followed by a space
+                            // make this an LF-framed connection, not a broken count.
+                            _ if self.mode.is_none() => {
+                                self.state = State::Line { scanned: 0 };
                                 break;
                             }
                             _ => return Err(self.fail(start, FrameErrorKind::InvalidOctetCount)),
                         }
                     }
-                    self.consume(buf, used);
-                    if !done {
-                        self.state = State::Count {
-                            value,
-                            digits,
-                            start,
-                        };
-                        return Ok(None);
+                    if matches!(self.state, State::Line { .. }) {
+                        continue;
                     }
+                    let Some(end) = end else { return Ok(None) };
+                    self.consume(buf, end + 1);
+                    self.mode = Some(Framing::OctetCounting);
                     match usize::try_from(value) {
                         Ok(len) if len <= self.max_frame => self.state = State::Body { len, start },
                         _ => {
@@ -248,6 +247,7 @@ impl FrameDecoder {
                                 bytes.truncate(bytes.len() - 1);
                             }
                             self.state = State::Idle;
+                            self.mode.get_or_insert(Framing::NonTransparent);
                             return Ok(Some(Frame {
                                 bytes,
                                 framing: Framing::NonTransparent,
@@ -258,6 +258,7 @@ impl FrameDecoder {
                         None if limit > self.max_frame => {
                             let (bytes, offset) = self.split(buf, self.max_frame);
                             self.state = State::Skipping;
+                            self.mode.get_or_insert(Framing::NonTransparent);
                             return Ok(Some(Frame {
                                 bytes,
                                 framing: Framing::NonTransparent,
@@ -294,13 +295,26 @@ impl FrameDecoder {
         }
         match self.state {
             State::Idle | State::Failed(_) => Ok(None),
-            State::Count { value, start, .. } => Err(self.fail(
-                start,
-                FrameErrorKind::Truncated {
-                    declared: usize::try_from(value).unwrap_or(usize::MAX),
-                    received: 0,
-                },
-            )),
+            // Digits and no space at the very end: a short LF line on a fresh
+            // connection, a cut-off count on an octet-counted one.
+            State::Count { .. } if self.mode.is_none() => {
+                self.state = State::Line { scanned: 0 };
+                self.decode_eof(buf)
+            }
+            State::Count { start } => {
+                let digits = buf
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .take(MAX_COUNT_DIGITS);
+                let declared = digits.fold(0u64, |v, &b| v * 10 + u64::from(b - b'0'));
+                Err(self.fail(
+                    start,
+                    FrameErrorKind::Truncated {
+                        declared: usize::try_from(declared).unwrap_or(usize::MAX),
+                        received: 0,
+                    },
+                ))
+            }
             State::Body { len, start } => Err(self.fail(
                 start,
                 FrameErrorKind::Truncated {
@@ -506,13 +520,13 @@ mod tests {
     #[test]
     fn oversized_octet_count_fails_before_the_body() {
         let mut dec = FrameDecoder::new(65536);
-        let mut buf = BytesMut::from(&b"<1>ok\n99999999 "[..]);
+        let mut buf = BytesMut::from(&b"5 <1>ok99999999 "[..]);
         assert!(dec.decode(&mut buf).unwrap().is_some());
         let e = dec.decode(&mut buf).unwrap_err();
         assert_eq!(
             e,
             FrameError {
-                offset: 6,
+                offset: 7,
                 kind: FrameErrorKind::OctetCountTooLarge {
                     declared: 99_999_999,
                     max: 65536
@@ -521,7 +535,7 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "octet count 99999999 exceeds the maximum frame size 65536 (stream offset 6)"
+            "octet count 99999999 exceeds the maximum frame size 65536 (stream offset 7)"
         );
         // The decoder is spent.
         buf.extend_from_slice(b"<1>more\n");
@@ -540,15 +554,15 @@ mod tests {
 
     #[test]
     fn garbage_counts() {
+        // On an octet-counted connection, a bad count closes it.
         for (stream, offset) in [
-            (&b"12a some text"[..], 0),
-            (b"<1>x\n12a some text", 5),
-            (b"1\n", 0),
-            (b"12345678901234567890 x", 0),
-            (b"2024-05-01 text\n", 0),
+            (&b"3 <1>12a some text"[..], 5),
+            (b"3 <1>1\n", 5),
+            (b"3 <1>12345678901234567890 x", 5),
+            (b"3 <1>2024-05-01 text\n", 5),
         ] {
             let (f, e) = run(1024, &[stream]);
-            assert!(f.len() <= 1);
+            assert_eq!(bodies(&f), [&b"<1>"[..]]);
             let e = e.expect("error");
             assert_eq!(
                 e,
@@ -562,6 +576,52 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn digits_on_an_lf_connection_are_text() {
+        // The first frame fixes LF framing; later digit-led lines are lines, never counts.
+        let (f, e) = run(
+            1024,
+            &[b"<13>x boom\n3 retries left\n2024-05-01 12:00 ERROR\n  indented\n<13>y\n"],
+        );
+        assert_eq!(e, None);
+        assert_eq!(
+            bodies(&f),
+            [
+                &b"<13>x boom"[..],
+                b"3 retries left",
+                b"2024-05-01 12:00 ERROR",
+                b"  indented",
+                b"<13>y"
+            ]
+        );
+        // A first line that starts with digits but is no count makes the connection LF-framed.
+        for first in [
+            &b"12a some text\n"[..],
+            b"1\n",
+            b"12345678901234567890 x\n",
+            b"2024-05-01 text\n",
+        ] {
+            let mut stream = first.to_vec();
+            stream.extend_from_slice(b"5 abc\n");
+            let (f, e) = run(1024, &[&stream]);
+            assert_eq!(e, None, "{:?}", String::from_utf8_lossy(first));
+            assert_eq!(bodies(&f)[1], b"5 abc");
+        }
+        // Fed byte by byte, the same decision.
+        let (f, e) = run(
+            1024,
+            &b"12a x\n3 y\n"
+                .iter()
+                .map(std::slice::from_ref)
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!((bodies(&f), e), (vec![&b"12a x"[..], b"3 y"], None));
+    }
+
+    #[test]
+    fn huge_counts() {
         // Nineteen digits is still a number (and then too large).
         let (_, e) = run(1024, &[b"9999999999999999999 x"]);
         assert_eq!(
@@ -610,13 +670,13 @@ mod tests {
         let (f, e) = run(64, &[b"<1>a\n<2>tail\r"]);
         assert_eq!((bodies(&f), e), (vec![&b"<1>a"[..], b"<2>tail"], None));
         // Partial counted frame.
-        let (f, e) = run(64, &[b"<1>a\n10 abc"]);
+        let (f, e) = run(64, &[b"4 <1>a10 abc"]);
         assert_eq!(bodies(&f), [&b"<1>a"[..]]);
         let e = e.unwrap();
         assert_eq!(
             e,
             FrameError {
-                offset: 5,
+                offset: 6,
                 kind: FrameErrorKind::Truncated {
                     declared: 10,
                     received: 3
@@ -625,10 +685,11 @@ mod tests {
         );
         assert_eq!(
             e.to_string(),
-            "stream ended inside an octet-counted frame: 3 of 10 bytes received (stream offset 5)"
+            "stream ended inside an octet-counted frame: 3 of 10 bytes received (stream offset 6)"
         );
-        // Partial count.
-        let (_, e) = run(64, &[b"12"]);
+        // Partial count on an octet-counted connection; on a fresh one it is a short line.
+        assert_eq!(bodies(&run(64, &[b"12"]).0), [&b"12"[..]]);
+        let (_, e) = run(64, &[b"3 <1>12"]);
         assert_eq!(
             e.map(|e| e.kind),
             Some(FrameErrorKind::Truncated {

@@ -109,7 +109,7 @@ fn feed(max_frame: usize, data: &[u8], reads: &[usize]) -> Vec<logport_syslog::F
         pos += n;
         fed += n as u64;
         assert!(
-            buf.len() <= max_frame + n,
+            buf.len() <= max_frame.max(20) + n,
             "held {} > {max_frame} + {n}",
             buf.len()
         );
@@ -128,8 +128,9 @@ fn feed(max_frame: usize, data: &[u8], reads: &[usize]) -> Vec<logport_syslog::F
                 }
             }
         }
+        // A count's digits (at most 19, plus its space) wait whole in the buffer.
         assert!(
-            buf.len() <= max_frame,
+            buf.len() <= max_frame.max(20),
             "held {} > {max_frame} between reads",
             buf.len()
         );
@@ -266,6 +267,10 @@ proptest! {
     fn rfc5424_round_trip(cases in prop::collection::vec(case5424(), 1..5), read in 1usize..64) {
         let mut wire = BytesMut::new();
         let mut framings = Vec::new();
+        // A connection that starts LF-framed stays so; one that starts octet-counted
+        // may still carry LF-framed frames.
+        let mut octet_connection = None;
+        let mut encoded = Vec::new();
         for c in &cases {
             let m = Rfc5424Message {
                 pri: Pri::new(c.pri).unwrap(),
@@ -283,7 +288,18 @@ proptest! {
                 msg: c.msg.as_bytes(),
                 bom: c.bom,
             };
-            framings.push(frame_into(&m.to_vec(), c.octet, &mut wire));
+            encoded.push((m.to_vec(), c.octet));
+        }
+        let lf_safe = |b: &[u8]| !b.contains(&b'\n') && !b.contains(&0) && b.last() != Some(&b'\r');
+        let all_lf_safe = encoded.iter().all(|(b, _)| lf_safe(b));
+        for (bytes, octet) in &encoded {
+            let octet = match octet_connection {
+                None => *octet || !all_lf_safe,
+                Some(true) => *octet,
+                Some(false) => false,
+            };
+            octet_connection.get_or_insert(octet);
+            framings.push(frame_into(bytes, octet, &mut wire));
         }
         let wire = wire.to_vec();
         let frames = feed(1 << 16, &wire, &[read]);

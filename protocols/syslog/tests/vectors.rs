@@ -84,12 +84,18 @@ fn vector_non_octet_then_logstash_lines_on_one_stream() {
         "[765135.424096] mce: CPU6: Package temperature/speed normal"
     );
 
-    // srslog's framer vector is not syslog, so it frames but does not parse.
+    // On a connection that started LF-framed, a digit-led line is a line, not a count.
     assert_eq!(
         (f[3].0.as_slice(), f[3].1),
+        (&b"13 input message"[..], Framing::NonTransparent)
+    );
+    // srslog's framer vector on a connection of its own is octet-counted (and not syslog).
+    let f = frames(b"13 input message", 5);
+    assert_eq!(
+        (f[0].0.as_slice(), f[0].1),
         (&b"input message"[..], Framing::OctetCounting)
     );
-    let e = parse(&f[3].0).unwrap_err();
+    let e = parse(&f[0].0).unwrap_err();
     assert_eq!(e.offset, 0);
 }
 

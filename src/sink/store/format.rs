@@ -189,17 +189,6 @@ pub(super) enum Bad {
     Base { expected: u64, found: u64 },
 }
 
-impl Bad {
-    /// True when this can be a block still being written (or torn by a crash) at the end of the
-    /// file, rather than damage in the middle: `block_end` is where the header says it ends.
-    pub fn at_tail(&self, block_end: u64, file_len: u64) -> bool {
-        match self {
-            Bad::Eof | Bad::ShortHeader | Bad::ShortPayload | Bad::Header(_) => true,
-            Bad::Crc | Bad::Base { .. } => block_end >= file_len,
-        }
-    }
-}
-
 impl std::fmt::Display for Bad {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -265,6 +254,89 @@ pub(super) fn read_payload(
     } else {
         Err(Bad::Crc)
     })
+}
+
+/// The first valid block (magic, version, sane lengths, whole within the file, CRC) that starts
+/// at or after byte `from`, as its byte position and header. A bad position with no valid block
+/// after it is a torn tail (what a crash leaves, or a block still being written); a valid block
+/// after it means damage in the middle of a segment.
+pub(super) fn find_block(
+    file: &File,
+    from: u64,
+    file_len: u64,
+    payload: &mut Vec<u8>,
+) -> io::Result<Option<(u64, Header)>> {
+    const CHUNK: u64 = 256 << 10;
+    let mut buf = Vec::new();
+    let mut start = from;
+    while start + HEADER_LEN as u64 <= file_len {
+        let want = CHUNK.min(file_len - start) as usize;
+        buf.resize(want, 0);
+        let n = read_full_at(file, &mut buf, start)?;
+        let window = &buf[..n];
+        let mut i = 0;
+        while let Some(j) = window[i..].iter().position(|&b| b == MAGIC[0]) {
+            let at = i + j;
+            if window[at..].starts_with(&MAGIC) {
+                let pos = start + at as u64;
+                if let Ok(h) = read_header(file, pos, file_len)? {
+                    if read_payload(file, pos, &h, payload)?.is_ok() {
+                        return Ok(Some((pos, h)));
+                    }
+                }
+            }
+            i = at + 1;
+        }
+        if n < want || start + n as u64 >= file_len {
+            break;
+        }
+        // Overlap the next window so that a magic cut by this window's end is found there.
+        start += (n - (MAGIC.len() - 1)) as u64;
+    }
+    Ok(None)
+}
+
+/// The sidecar file in which the writer publishes its committed next offset for live readers.
+pub(super) const COMMITTED_FILE: &str = "COMMITTED";
+/// 8 bytes of offset (LE) and the CRC32 of those 8 bytes (LE).
+pub(super) const COMMITTED_LEN: usize = 12;
+
+pub(super) fn encode_committed(offset: u64) -> [u8; COMMITTED_LEN] {
+    let mut b = [0u8; COMMITTED_LEN];
+    b[..8].copy_from_slice(&offset.to_le_bytes());
+    let crc = crc32fast::hash(&b[..8]);
+    b[8..].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+fn decode_committed(b: &[u8; COMMITTED_LEN]) -> Option<u64> {
+    let crc = u32::from_le_bytes(b[8..].try_into().unwrap());
+    (crc32fast::hash(&b[..8]) == crc).then(|| u64::from_le_bytes(b[..8].try_into().unwrap()))
+}
+
+/// The committed next offset the writer last published in `dir`, or `None` when there is no
+/// usable `COMMITTED` file (a store written before it existed, a writer that has not synced yet,
+/// or a file left garbled by a crash). The writer rewrites it in place with one pwrite while
+/// readers read it without a lock, so a read that fails its CRC is retried a few times.
+pub(super) fn read_committed(dir: &Path) -> io::Result<Option<u64>> {
+    let path = dir.join(COMMITTED_FILE);
+    let file = match File::open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(with_path(e, "opening", &path)),
+    };
+    let mut b = [0u8; COMMITTED_LEN];
+    for _ in 0..3 {
+        if read_full_at(&file, &mut b, 0).map_err(|e| with_path(e, "reading", &path))?
+            < COMMITTED_LEN
+        {
+            return Ok(None);
+        }
+        if let Some(offset) = decode_committed(&b) {
+            return Ok(Some(offset));
+        }
+    }
+    Ok(None)
 }
 
 pub(super) fn decompress(h: &Header, payload: &[u8]) -> Result<Vec<u8>, String> {

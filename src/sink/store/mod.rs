@@ -1,12 +1,13 @@
 //! The embedded store: an append-only local log of events, the default sink (and the spool
 //! while Kafka is down). One [`Writer`] per directory, guarded by a lock; any number of
 //! [`Reader`]s, in any process, without locks. [`StoreSink`] commits batches with group commit:
-//! an event is committed once written and fdatasynced.
+//! an event is committed once written and fdatasynced, and only committed events are shown to
+//! readers.
 //!
 //! # On-disk format (version 1, little-endian)
 //!
 //! A store directory holds a `LOCK` file (flock'd by the writer, so that two gateways never
-//! interleave writes) and segment files `{first offset:020}.log`. Offsets are dense: the name
+//! interleave writes), a `COMMITTED` file (below) and segment files `{first offset:020}.log`. Offsets are dense: the name
 //! says where a segment starts, so a reader finds any offset from a directory listing alone;
 //! the 20 digits make names sort by offset. A segment is a sequence of blocks whose offsets
 //! continue each other; every segment but the newest is complete (the writer syncs a segment
@@ -31,10 +32,22 @@
 //! bytes + port u16 (the IPv6 flow info and scope id are not kept), then the app and the value,
 //! each as a LEB128 length and its bytes (app: UTF-8, value: the JSON exactly as sent to Kafka).
 //!
-//! A block that is short or fails its CRC at the end of the newest segment was being written
-//! when the writer stopped: recovery cuts it (it was never synced, so never committed) and
-//! readers treat it as not written yet. Anywhere else it is damage, reported with file and
-//! byte position.
+//! `COMMITTED` holds the writer's committed next offset: 8 bytes (u64) and the CRC32 of those 8
+//! bytes. The writer rewrites it in place (one pwrite) after every successful sync, and writes it
+//! afresh at open with the recovered next offset; it is not synced, being only a hint for live
+//! readers, which return nothing at or past it even when later blocks are already in a segment
+//! (written, not yet synced: they may still vanish in a power loss, and their offsets be reused).
+//! Without a usable `COMMITTED` (a store written before it existed), readers return every
+//! complete block.
+//!
+//! A bad block (short, invalid header, failed CRC, offsets not continuing) with no valid block
+//! anywhere after it, at the end of the newest segment, was being written when the writer
+//! stopped: recovery cuts it (it was never synced, so never committed) and readers treat it as
+//! not written yet. A bad block with a valid block after it, or one in an older segment, is
+//! damage: readers report it with file and byte position, and [`Writer::open`] refuses to start
+//! rather than cut committed blocks (the operator decides what to keep). After a failed write or
+//! sync, the writer cuts the newest segment back to what was last synced before going on, so
+//! that a crash cannot leave a gap between segments.
 
 mod format;
 mod reader;

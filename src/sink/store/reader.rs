@@ -1,13 +1,15 @@
 //! Reading a store directory, from any offset, while a writer (in this or another process)
-//! appends to it. Takes no lock and never writes.
+//! appends to it. Takes no lock and never writes. Only committed events are returned: the
+//! writer publishes its committed next offset in the `COMMITTED` file after every sync, and a
+//! reader stops there even when later blocks are already in the segment file.
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::format::{
-    corrupt, decompress, list_segments, read_header, read_payload, segment_path, with_path, Bad,
-    Header, RecordCursor,
+    corrupt, decompress, find_block, list_segments, read_committed, read_header, read_payload,
+    segment_path, with_path, Bad, Header, RecordCursor,
 };
 use crate::event::Event;
 
@@ -18,11 +20,15 @@ pub struct StoredEvent {
     pub event: Event,
 }
 
-/// Reads events in offset order. [`next`](Reader::next) returns `Ok(None)` at the current end;
-/// call it again later to follow a writer.
+/// Reads events in offset order. [`next`](Reader::next) returns `Ok(None)` at the current end
+/// (the committed end, see the module docs); call it again later to follow a writer.
 #[derive(Debug)]
 pub struct Reader {
     dir: PathBuf,
+    /// The committed next offset as last read from `COMMITTED` (`None`: no usable file, so
+    /// everything complete in the segments is returned, as before the file existed). Read again
+    /// only when the reader reaches it, or per block while there is none.
+    committed: Option<u64>,
     /// Segment bases as last listed, oldest first.
     segments: Vec<u64>,
     seg: Option<OpenSegment>,
@@ -64,6 +70,7 @@ impl Reader {
         let next = segments.first().copied().unwrap_or(0);
         Ok(Reader {
             dir,
+            committed: None,
             segments,
             seg: None,
             next,
@@ -90,9 +97,18 @@ impl Reader {
         Ok(self.segments.first().copied().unwrap_or(0))
     }
 
-    /// The offset after the last complete block: the next offset not yet readable. Walks the
-    /// block headers of the newest segment, reading only the last block's payload.
+    /// The next offset not yet readable: the committed next offset the writer published, or
+    /// the offset after the last complete block if that is lower (or if no writer published
+    /// one). Walks the block headers of the newest segment, reading only the last block's
+    /// payload.
     pub fn end_offset(&mut self) -> io::Result<u64> {
+        let data_end = self.data_end()?;
+        self.committed = read_committed(&self.dir)?;
+        Ok(self.committed.map_or(data_end, |c| c.min(data_end)))
+    }
+
+    /// The offset after the last complete block of the newest segment.
+    fn data_end(&mut self) -> io::Result<u64> {
         loop {
             self.segments = list_segments(&self.dir)?;
             let Some(&base) = self.segments.last() else {
@@ -141,6 +157,12 @@ impl Reader {
         loop {
             while self.record_offset < self.block_end {
                 let offset = self.record_offset;
+                if offset >= self.next
+                    && self.committed.is_some_and(|c| offset >= c)
+                    && !self.is_committed(offset)?
+                {
+                    return Ok(None);
+                }
                 self.record_offset += 1;
                 if offset < self.next {
                     self.records
@@ -158,10 +180,20 @@ impl Reader {
             if !self.records.at_end() {
                 return Err(self.bad_record(self.block_end, "bytes after the block's last record"));
             }
-            if !self.load_block()? {
+            if !self.is_committed(self.next)? || !self.load_block()? {
                 return Ok(None);
             }
         }
+    }
+
+    /// Whether `offset` is below the committed next offset, reading `COMMITTED` again unless the
+    /// value already known says so. True when there is no usable `COMMITTED` file.
+    fn is_committed(&mut self, offset: u64) -> io::Result<bool> {
+        if self.committed.is_some_and(|c| offset < c) {
+            return Ok(true);
+        }
+        self.committed = read_committed(&self.dir)?;
+        Ok(self.committed.is_none_or(|c| offset < c))
     }
 
     fn bad_record(&self, offset: u64, why: &str) -> io::Error {
@@ -191,8 +223,8 @@ impl Reader {
                 .len();
             let read = read_header(&seg.file, seg.pos, file_len)
                 .map_err(|e| with_path(e, "reading", &seg.path))?;
-            let (bad, block_end) = match read {
-                Err(bad) => (bad, file_len),
+            let bad = match read {
+                Err(bad) => bad,
                 Ok(h) => {
                     let block_end = seg.pos + h.total_len();
                     let checked = match h.check_base(seg.offset) {
@@ -214,7 +246,7 @@ impl Reader {
                             self.start_block(&h)?;
                             return Ok(true);
                         }
-                        Err(bad) => (bad, block_end),
+                        Err(bad) => bad,
                     }
                 }
             };
@@ -224,8 +256,25 @@ impl Reader {
             self.segments = list_segments(&self.dir)?;
             let seg = self.seg.as_ref().expect("segment open");
             match self.segments.iter().copied().find(|&b| b > base) {
-                None if bad.at_tail(block_end, file_len) => return Ok(false),
-                None => return Err(corrupt(&seg.path, pos, bad)),
+                None if bad == Bad::Eof => return Ok(false),
+                // The newest segment: a bad block with no valid block after it is being written
+                // (or was torn by a crash) and is not readable yet; with one after it, damage.
+                None => {
+                    return match find_block(&seg.file, pos + 1, file_len, &mut self.payload)
+                        .map_err(|e| with_path(e, "reading", &seg.path))?
+                    {
+                        None => Ok(false),
+                        Some((at, h)) => Err(corrupt(
+                            &seg.path,
+                            pos,
+                            format_args!(
+                                "{bad}, followed by a valid block at byte {at} (offsets {}..{})",
+                                h.base,
+                                h.end_offset()
+                            ),
+                        )),
+                    };
+                }
                 // A newer segment exists, so this one was complete before it was created:
                 // read once more in case its last block landed after the read above.
                 Some(_) if !rechecked => rechecked = true,
@@ -319,8 +368,8 @@ fn end_of_segment(file: &File, base: u64, payload: &mut Vec<u8>) -> io::Result<u
 
 #[cfg(test)]
 mod tests {
-    use super::super::format::list_segments;
-    use super::super::testutil::{assert_events, config, events};
+    use super::super::format::{encode_committed, list_segments};
+    use super::super::testutil::{assert_events, block_starts, config, events};
     use super::super::Writer;
     use super::*;
 
@@ -340,8 +389,10 @@ mod tests {
         assert_eq!(r.next().unwrap(), None, "an empty store");
 
         w.append(&events(0..5)).unwrap();
-        assert_eq!(r.next().unwrap(), None, "not flushed yet");
+        assert_eq!(r.next().unwrap(), None, "not written yet");
         w.flush().unwrap();
+        assert_eq!(r.next().unwrap(), None, "written, not synced yet");
+        w.sync().unwrap();
         assert_events(&drain(&mut r), 0..5);
         assert_eq!(r.next().unwrap(), None, "the end, again");
 
@@ -351,9 +402,59 @@ mod tests {
             w.flush().unwrap();
             next += 20;
         }
+        w.sync().unwrap();
         assert_events(&drain(&mut r), 5..next);
         assert_eq!(r.position(), next);
         assert_eq!(r.end_offset().unwrap(), next);
+    }
+
+    #[test]
+    fn readers_stop_at_the_committed_offset_unless_there_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 1 << 20);
+        let committed = dir.path().join("COMMITTED");
+        let (mut w, _) = Writer::open(&cfg).unwrap();
+        w.append(&events(0..5)).unwrap();
+        w.sync().unwrap();
+        w.append(&events(5..9)).unwrap();
+        w.flush().unwrap();
+        let path = segment_path(dir.path(), 0);
+        assert_eq!(block_starts(&path).len(), 3, "both blocks are in the file");
+
+        let mut r = Reader::open(dir.path()).unwrap();
+        assert_events(&drain(&mut r), 0..5);
+        assert_eq!(r.end_offset().unwrap(), 5);
+        assert_eq!(r.seek_last(2).unwrap(), 3);
+        assert_events(&drain(&mut r), 3..5);
+        r.seek(7);
+        assert_eq!(r.next().unwrap(), None);
+        w.sync().unwrap();
+        assert_events(&drain(&mut r), 7..9);
+        assert_eq!(r.end_offset().unwrap(), 9);
+
+        // No usable COMMITTED (a store from before it existed, or one garbled by a crash):
+        // everything complete in the segments, as before.
+        w.append(&events(9..12)).unwrap();
+        w.flush().unwrap();
+        std::fs::remove_file(&committed).unwrap();
+        assert_events(&drain(&mut Reader::open(dir.path()).unwrap()), 0..12);
+        std::fs::write(&committed, [0u8; 12]).unwrap();
+        let mut r = Reader::open(dir.path()).unwrap();
+        assert_eq!(r.end_offset().unwrap(), 12);
+        assert_events(&drain(&mut r), 0..12);
+
+        // The writer's next sync publishes again; reopening publishes the recovered offset.
+        w.sync().unwrap();
+        assert_eq!(read_committed(dir.path()).unwrap(), Some(12));
+        w.append(&events(12..15)).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        std::fs::write(&committed, encode_committed(3)).unwrap();
+        assert_events(&drain(&mut Reader::open(dir.path()).unwrap()), 0..3);
+        let (_w, rec) = Writer::open(&cfg).unwrap();
+        assert_eq!(rec.next_offset, 15);
+        assert_eq!(read_committed(dir.path()).unwrap(), Some(15));
+        assert_events(&drain(&mut Reader::open(dir.path()).unwrap()), 0..15);
     }
 
     #[test]
@@ -364,6 +465,7 @@ mod tests {
             w.append(&events(start..start + 10)).unwrap();
             w.flush().unwrap();
         }
+        w.sync().unwrap();
         assert!(list_segments(dir.path()).unwrap().len() > 3);
         let mut r = Reader::open(dir.path()).unwrap();
         assert_eq!(
@@ -387,7 +489,7 @@ mod tests {
         r.seek(205);
         assert_eq!(r.next().unwrap(), None);
         w.append(&events(200..210)).unwrap();
-        w.flush().unwrap();
+        w.sync().unwrap();
         assert_events(&drain(&mut r), 205..210);
     }
 
@@ -399,6 +501,7 @@ mod tests {
             w.append(&events(start..start + 10)).unwrap();
             w.flush().unwrap();
         }
+        w.sync().unwrap();
         // Damage the first block's payload: a seek past it must not even read it.
         let path = segment_path(dir.path(), 0);
         let mut bytes = std::fs::read(&path).unwrap();
@@ -418,7 +521,7 @@ mod tests {
         w.append(&events(0..4)).unwrap();
         w.flush().unwrap();
         w.append(&events(4..8)).unwrap();
-        w.flush().unwrap();
+        w.sync().unwrap();
         let path = segment_path(dir.path(), 0);
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;

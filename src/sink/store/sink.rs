@@ -20,6 +20,8 @@ pub struct StoreSink {
     writer: Writer,
     recovery: Recovery,
     max_commit_bytes: usize,
+    #[cfg(test)]
+    before_sync: Option<tests::Hook>,
 }
 
 impl StoreSink {
@@ -40,6 +42,8 @@ impl StoreSink {
             writer,
             recovery,
             max_commit_bytes: config.max_commit_bytes.max(1),
+            #[cfg(test)]
+            before_sync: None,
         })
     }
 
@@ -63,9 +67,17 @@ impl Sink for StoreSink {
                     let StoreSink {
                         writer,
                         max_commit_bytes,
+                        #[cfg(test)]
+                        before_sync,
                         ..
                     } = *self;
-                    Committer::new(writer, max_commit_bytes).serve(batches);
+                    let committer = Committer::new(writer, max_commit_bytes);
+                    #[cfg(test)]
+                    let committer = Committer {
+                        before_sync,
+                        ..committer
+                    };
+                    committer.serve(batches);
                     let _ = done_tx.send(());
                 })
                 .context("starting the store writer thread")?;
@@ -83,6 +95,8 @@ struct Committer {
     commit_latency: Histogram,
     append_errors: Counter,
     sync_errors: Counter,
+    #[cfg(test)]
+    before_sync: Option<tests::Hook>,
 }
 
 impl Committer {
@@ -96,6 +110,8 @@ impl Committer {
             commit_latency: metrics::histogram!("logport_commit_latency_seconds", "sink" => "store"),
             append_errors: metrics::counter!("logport_store_errors_total", "op" => "append"),
             sync_errors: metrics::counter!("logport_store_errors_total", "op" => "sync"),
+            #[cfg(test)]
+            before_sync: None,
         }
     }
 
@@ -137,6 +153,10 @@ impl Committer {
                     break;
                 }
             }
+        }
+        #[cfg(test)]
+        if let (None, Some(hook)) = (&failure, &mut self.before_sync) {
+            (hook.0)(&mut self.writer);
         }
         if failure.is_none() {
             if let Err(e) = self.writer.sync() {
@@ -186,8 +206,9 @@ fn finish(mut batch: Batch, commit: Commit) {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::sync::{Arc, Mutex};
 
-    use super::super::format::segment_path;
+    use super::super::format::{read_header, segment_path};
     use super::super::testutil::{assert_events, block_starts, config, event, events, read_all};
     use super::*;
     use crate::admission::Budget;
@@ -221,17 +242,53 @@ mod tests {
         StoreSink::open(config(dir, segment_bytes)).unwrap()
     }
 
+    /// Runs on the committer thread after a group is appended, just before its sync.
+    pub(super) struct Hook(pub Box<dyn FnMut(&mut Writer) + Send>);
+
+    impl std::fmt::Debug for Hook {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Hook")
+        }
+    }
+
+    /// The offset after the last complete block in the (single) segment file.
+    fn end_in_file(dir: &Path) -> u64 {
+        let path = segment_path(dir, 0);
+        let file = std::fs::File::open(&path).unwrap();
+        let len = file.metadata().unwrap().len();
+        let starts = block_starts(&path);
+        match starts.len() {
+            1 => 0,
+            n => read_header(&file, starts[n - 2], len)
+                .unwrap()
+                .unwrap()
+                .end_offset(),
+        }
+    }
+
     #[tokio::test]
     async fn acks_resolve_committed_once_the_events_are_durable_and_readable() {
         let dir = tempfile::tempdir().unwrap();
         let budget = Budget::new(1 << 20);
-        let (tx, run) = start(open(dir.path(), 1 << 20));
+        let mut sink = open(dir.path(), 1 << 20);
+        // Just before each sync: (offset after the events written to the file, events a fresh
+        // reader sees).
+        let before_sync = Arc::new(Mutex::new(Vec::new()));
+        let (seen, store) = (before_sync.clone(), dir.path().to_path_buf());
+        sink.before_sync = Some(Hook(Box::new(move |w: &mut Writer| {
+            w.flush().unwrap();
+            let visible = read_all(&store).len() as u64;
+            seen.lock().unwrap().push((end_in_file(&store), visible));
+        })));
+        let (tx, run) = start(sink);
         for start in [0, 3, 10] {
             let end = start + if start == 3 { 7 } else { 3 };
             let (b, waiter) = batch(&budget, start..end);
             tx.send(b).await.unwrap();
             assert_eq!(waiter.wait().await, Commit::Committed);
-            // A fresh reader (as another process would) sees the batch when its ack arrives.
+            // Appended and written but not yet synced, the batch was invisible to readers ...
+            assert_eq!(before_sync.lock().unwrap().pop(), Some((end, start)));
+            // ... and a fresh reader (as another process would) sees it when its ack arrives.
             assert_events(&read_all(dir.path()), 0..end);
             assert_eq!(
                 budget.in_flight(),

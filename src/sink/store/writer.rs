@@ -12,8 +12,9 @@ use std::time::Instant;
 use lz4_flex::block::{compress_into_with_table, get_maximum_output_size, CompressTable};
 
 use super::format::{
-    encode_record, list_segments, read_header, read_payload, record_len, segment_path, with_path,
-    Bad, Header, BLOCK_TARGET, HEADER_LEN, MAX_RECORD,
+    corrupt, encode_committed, encode_record, find_block, list_segments, read_header, read_payload,
+    record_len, segment_path, with_path, Bad, Header, BLOCK_TARGET, COMMITTED_FILE, HEADER_LEN,
+    MAX_RECORD,
 };
 use super::StoreConfig;
 use crate::event::Event;
@@ -33,9 +34,13 @@ pub struct Recovery {
 /// Appends events to a store directory. Holds the directory's `LOCK` until dropped.
 ///
 /// [`append`](Writer::append) only encodes into the current block (and writes the blocks it
-/// fills); [`flush`](Writer::flush) writes the partial block so readers see it, and
-/// [`sync`](Writer::sync) flushes and makes everything appended so far durable: committed.
-/// Events still unsynced when the writer is dropped were never committed and may be lost.
+/// fills); [`flush`](Writer::flush) writes the partial block to the segment file, and
+/// [`sync`](Writer::sync) flushes and makes everything appended so far durable: committed. Only
+/// then do readers see it: after each sync the writer publishes the committed next offset in the
+/// `COMMITTED` file. Events still unsynced when the writer is dropped were never committed and
+/// may be lost. After a failed write or sync the active segment is cut back to its last synced
+/// length and the offsets rewound, so that no unsynced block can later go missing between
+/// committed ones.
 pub struct Writer {
     dir: PathBuf,
     _lock: File,
@@ -50,6 +55,15 @@ pub struct Writer {
     active_len: u64,
     /// The offset after the last block written to the active segment.
     written: u64,
+    /// Length and next offset of the active segment as of its last successful sync (or its
+    /// creation, or recovery): what a failed write or sync cuts it back to.
+    synced_len: u64,
+    synced_offset: u64,
+    /// `COMMITTED`, where `synced_offset` is published for readers after each sync, and the value
+    /// last written to it.
+    committed: File,
+    published: u64,
+    publish_failed: bool,
     /// Encoded records of the block being filled, and how many.
     pending: Vec<u8>,
     pending_count: u32,
@@ -61,8 +75,15 @@ pub struct Writer {
     /// A write or sync failed: the active segment's tail is suspect, so the next write starts
     /// a fresh segment.
     broken: bool,
+    /// A write or sync failed and the active segment is not yet cut back to `synced_len`:
+    /// nothing is written or synced (every sync fails) until that cut succeeds.
+    needs_cut: bool,
     block_target: usize,
     max_record: usize,
+    /// Test-only fault injection: the names of operations ("write", "sync", "cut") that fail
+    /// the next time they run, in order.
+    #[cfg(test)]
+    faults: VecDeque<&'static str>,
 }
 
 impl std::fmt::Debug for Writer {
@@ -73,13 +94,17 @@ impl std::fmt::Debug for Writer {
             .field("first_offset", &self.first_offset())
             .field("next_offset", &self.next_offset())
             .field("broken", &self.broken)
+            .field("needs_cut", &self.needs_cut)
             .finish_non_exhaustive()
     }
 }
 
 impl Writer {
-    /// Locks `config.dir` (creating it if needed), truncates a torn tail off the newest segment
-    /// and positions the writer after the last complete block.
+    /// Locks `config.dir` (creating it if needed), truncates a torn tail off the newest segment,
+    /// syncs it, positions the writer after the last complete block and publishes that offset in
+    /// `COMMITTED`. Damage in the middle of the newest segment (a bad block with a valid one
+    /// after it) is not truncated: opening fails, naming the file and position, and the
+    /// directory is left unchanged.
     pub fn open(config: &StoreConfig) -> io::Result<(Writer, Recovery)> {
         if config.segment_bytes == 0 {
             return Err(io::Error::new(
@@ -113,11 +138,15 @@ impl Writer {
             .truncate(false)
             .open(&active_path)
             .map_err(|e| with_path(e, "opening segment", &active_path))?;
-        if bases.is_empty() {
-            sync_dir(&dir)?;
-        }
         let (active_len, written, bytes_dropped) =
-            recover_tail(&active, &active_path, active_base)?;
+            recover_tail(&active, &active_path, &dir, active_base)?;
+        // What a previous writer left unsynced (it crashed before its sync) is committed from
+        // now on: readers are about to be shown it, and its offsets must not be reused.
+        active
+            .sync_data()
+            .map_err(|e| with_path(e, "syncing", &active_path))?;
+        sync_dir(&dir)?;
+        let committed = publish_at_open(&dir, written)?;
 
         let mut w = Writer {
             dir,
@@ -131,14 +160,22 @@ impl Writer {
             active_base,
             active_len,
             written,
+            synced_len: active_len,
+            synced_offset: written,
+            committed,
+            published: written,
+            publish_failed: false,
             pending: Vec::new(),
             pending_count: 0,
             out: Vec::new(),
             table: CompressTable::large(),
             dir_dirty: false,
             broken: false,
+            needs_cut: false,
             block_target: BLOCK_TARGET,
             max_record: MAX_RECORD,
+            #[cfg(test)]
+            faults: VecDeque::new(),
         };
         w.enforce_retention();
         w.update_gauges();
@@ -177,7 +214,8 @@ impl Writer {
     /// Appends `events` and returns their offsets. Full blocks are written (not synced); the
     /// rest waits in the current block for more events, [`flush`](Writer::flush) or
     /// [`sync`](Writer::sync). An event too large to store fails with `InvalidInput` before
-    /// anything is appended; any other error drops the unwritten block (its offsets are reused).
+    /// anything is appended; any other error drops everything appended since the last sync
+    /// (see [`sync`](Writer::sync)).
     pub fn append(&mut self, events: &[Event]) -> io::Result<Range<u64>> {
         if let Some(len) = events
             .iter()
@@ -203,13 +241,20 @@ impl Writer {
         Ok(start..self.next_offset())
     }
 
-    /// Writes the block being filled, so that readers see it. Does not sync.
+    /// Writes the block being filled to the segment file. Does not sync, so readers do not see
+    /// it yet (except in a store whose `COMMITTED` file is missing).
     pub fn flush(&mut self) -> io::Result<()> {
         self.guard(Writer::write_block)
     }
 
     /// Flushes and fdatasyncs the active segment (and the directory, after a segment was
-    /// created): everything appended before is then committed.
+    /// created): everything appended before is then committed, and published to readers.
+    ///
+    /// If this (or an append) fails, everything appended since the last successful sync is
+    /// dropped: the active segment is cut back to its synced length and the next appended event
+    /// gets the first unsynced offset again (those events were never committed), then the
+    /// writer continues in a fresh segment. If even the cut fails, every later sync fails too
+    /// (retrying the cut first) rather than commit events after a hole.
     pub fn sync(&mut self) -> io::Result<()> {
         self.guard(|w| {
             w.write_block()?;
@@ -229,27 +274,105 @@ impl Writer {
                 ));
             }
             let started = Instant::now();
-            w.active
-                .sync_data()
+            w.fault("sync")
+                .and_then(|()| w.active.sync_data())
                 .map_err(|e| with_path(e, "syncing", &w.active_path))?;
             metrics::histogram!("logport_store_fsync_seconds")
                 .record(started.elapsed().as_secs_f64());
+            w.synced_len = w.active_len;
+            w.synced_offset = w.written;
             w.update_gauges();
             Ok(())
-        })
+        })?;
+        self.publish();
+        Ok(())
     }
 
-    /// Runs `f`; on error forgets the unwritten block and marks the segment broken.
+    /// Runs `f` (after the cut a previous failure still owes). On error drops everything
+    /// unsynced: the block being filled, the blocks written since the last sync (cut off the
+    /// segment) and their offsets; and marks the segment broken so that the next write rolls.
     fn guard(&mut self, f: impl FnOnce(&mut Writer) -> io::Result<()>) -> io::Result<()> {
-        let result = f(self);
+        let result = self.cut_back().and_then(|()| f(self));
         if result.is_err() {
             self.pending.clear();
             self.pending_count = 0;
-            self.broken = true;
-            // Best effort: cut a partly written block so that it cannot sit mid-segment.
-            let _ = self.active.set_len(self.active_len);
+            if !self.needs_cut {
+                self.broken = true;
+                self.needs_cut = true;
+                self.written = self.synced_offset;
+                if let Err(e) = self.cut_back() {
+                    tracing::error!(error = %e, "store cannot drop unsynced blocks; nothing more will be committed until it can");
+                }
+            }
         }
         result
+    }
+
+    /// Cuts the active segment back to its synced length, if a failure left it longer.
+    fn cut_back(&mut self) -> io::Result<()> {
+        if !self.needs_cut {
+            return Ok(());
+        }
+        let len = self.synced_len;
+        self.fault("cut")
+            .and_then(|()| self.active.set_len(len))
+            .and_then(|()| self.active.sync_all())
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot cut store segment {} back to its last synced length ({len} bytes) \
+                         after a failed write or sync: {e}; refusing to commit anything after \
+                         blocks that may be lost",
+                        self.active_path.display()
+                    ),
+                )
+            })?;
+        self.active_len = len;
+        self.needs_cut = false;
+        self.update_gauges();
+        Ok(())
+    }
+
+    /// Publishes the committed next offset in `COMMITTED` for readers. Only a hint (readers cap
+    /// what they return at it), so it is not synced and a failure does not fail the commit.
+    fn publish(&mut self) {
+        if self.published == self.synced_offset && !self.publish_failed {
+            return;
+        }
+        let bytes = encode_committed(self.synced_offset);
+        // Deleted under us (say, with the whole directory): create it again.
+        let result = match self.committed.metadata() {
+            Ok(meta) if meta.nlink() > 0 => self.committed.write_all_at(&bytes, 0),
+            _ => publish_at_open(&self.dir, self.synced_offset).map(|file| self.committed = file),
+        };
+        match result {
+            Ok(()) => {
+                self.published = self.synced_offset;
+                self.publish_failed = false;
+            }
+            Err(e) if !self.publish_failed => {
+                self.publish_failed = true;
+                tracing::warn!(dir = %self.dir.display(), error = %e, "store cannot update its COMMITTED file; readers may lag behind");
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Fails if the test armed a fault for `op`.
+    #[cfg(test)]
+    fn fault(&mut self, op: &'static str) -> io::Result<()> {
+        if self.faults.front() == Some(&op) {
+            self.faults.pop_front();
+            return Err(io::Error::other(format!("injected {op} failure")));
+        }
+        Ok(())
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn fault(&mut self, _op: &'static str) -> io::Result<()> {
+        Ok(())
     }
 
     fn write_block(&mut self) -> io::Result<()> {
@@ -279,8 +402,11 @@ impl Writer {
         if self.active_len > 0 && self.active_len + block_len > self.segment_bytes {
             self.roll(true)?;
         }
-        self.active
-            .write_all_at(&self.out[..block_len as usize], self.active_len)
+        self.fault("write")
+            .and_then(|()| {
+                self.active
+                    .write_all_at(&self.out[..block_len as usize], self.active_len)
+            })
             .map_err(|e| with_path(e, "writing", &self.active_path))?;
         self.active_len += block_len;
         self.written += u64::from(self.pending_count);
@@ -296,14 +422,17 @@ impl Writer {
     }
 
     /// Starts a new segment at the next block's offset. The old segment is synced first (unless it
-    /// is broken) so that every segment but the newest is always complete on disk; recovery then
-    /// only has to scan the newest.
+    /// is broken: then it was cut back to its synced length) so that every segment but the newest
+    /// is always complete on disk; recovery then only has to scan the newest.
     fn roll(&mut self, sync_old: bool) -> io::Result<()> {
         if sync_old {
-            self.active
-                .sync_data()
+            self.fault("sync")
+                .and_then(|()| self.active.sync_data())
                 .map_err(|e| with_path(e, "syncing", &self.active_path))?;
+            self.synced_len = self.active_len;
+            self.synced_offset = self.written;
         }
+        debug_assert!(!self.needs_cut && self.written == self.synced_offset);
         let base = self.written;
         let path = segment_path(&self.dir, base);
         // Truncate: anything already under this name lies beyond the last written block.
@@ -322,6 +451,8 @@ impl Writer {
         self.active_path = path;
         self.active_base = base;
         self.active_len = 0;
+        self.synced_len = 0;
+        self.synced_offset = base;
         self.dir_dirty = true;
         self.broken = false;
         self.enforce_retention();
@@ -368,6 +499,32 @@ impl Writer {
         self.block_target = block_target;
         self.max_record = max_record;
     }
+
+    /// Makes the next runs of these operations ("write", "sync", "cut") fail, in order.
+    #[cfg(test)]
+    pub(super) fn inject_faults(&mut self, ops: &[&'static str]) {
+        self.faults.extend(ops);
+    }
+}
+
+/// Writes `COMMITTED` afresh (a new file renamed over the old one, so that readers never see it
+/// empty) and returns it open for in-place updates.
+fn publish_at_open(dir: &Path, offset: u64) -> io::Result<File> {
+    let tmp = dir.join(format!("{COMMITTED_FILE}.tmp"));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .and_then(|file| {
+            file.write_all_at(&encode_committed(offset), 0)
+                .map(|()| file)
+        })
+        .map_err(|e| with_path(e, "writing", &tmp))?;
+    let path = dir.join(COMMITTED_FILE);
+    std::fs::rename(&tmp, &path).map_err(|e| with_path(e, "renaming to", &path))?;
+    Ok(file)
 }
 
 fn lock_dir(dir: &Path) -> io::Result<File> {
@@ -399,47 +556,82 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
         .map_err(|e| with_path(e, "syncing directory", dir))
 }
 
-/// Scans the newest segment block by block (CRC included) and cuts whatever follows the last
-/// complete block that continues the offsets. Returns (valid length, next offset, bytes cut).
-fn recover_tail(file: &File, path: &Path, base: u64) -> io::Result<(u64, u64, u64)> {
+/// Scans the newest segment block by block (CRC included) and cuts a torn tail: whatever follows
+/// the last complete block that continues the offsets, provided no valid block lies anywhere
+/// after it (what a crash leaves). A valid block after the bad position means damage in the
+/// middle of the segment, and cutting would delete committed events: that fails, changing
+/// nothing. Returns (valid length, next offset, bytes cut).
+fn recover_tail(file: &File, path: &Path, dir: &Path, base: u64) -> io::Result<(u64, u64, u64)> {
     let file_len = file
         .metadata()
         .map_err(|e| with_path(e, "reading", path))?
         .len();
-    let (mut pos, mut offset) = (0u64, base);
     let mut payload = Vec::new();
-    let bad = loop {
-        let h = match read_header(file, pos, file_len) {
-            Ok(Ok(h)) => h,
-            Ok(Err(bad)) => break bad,
-            Err(e) => return Err(with_path(e, "reading", path)),
+    let (pos, offset, bad) = valid_prefix(file, 0, base, file_len, &mut payload)
+        .map_err(|e| with_path(e, "reading", path))?;
+    if bad == Bad::Eof {
+        return Ok((pos, offset, 0));
+    }
+    let after = find_block(file, pos + 1, file_len, &mut payload)
+        .map_err(|e| with_path(e, "reading", path))?;
+    if let Some((at, h)) = after {
+        // The offsets held by the valid blocks that follow (as far as they continue each other).
+        let (_, end, _) = valid_prefix(file, at, h.base, file_len, &mut payload)
+            .map_err(|e| with_path(e, "reading", path))?;
+        let lost = if h.base > offset {
+            format!("; offsets {offset}..{} lie in the damaged bytes", h.base)
+        } else {
+            String::new()
         };
-        let checked = match read_payload(file, pos, &h, &mut payload) {
-            Ok(crc) => crc.and_then(|()| h.check_base(offset)),
-            Err(e) => return Err(with_path(e, "reading", path)),
+        let what = format!(
+            "{bad}, but valid blocks with offsets {}..{end} follow it (from byte {at}{lost}), so \
+             this is damage, not a torn tail, and cutting it off would delete committed events. \
+             The store was left unchanged. Keep a copy of the file for inspection, then either \
+             truncate it to {pos} bytes (keeping offsets {base}..{offset}) or move it out of {} \
+             (new events then reuse its offsets), and start again",
+            h.base,
+            dir.display()
+        );
+        return Err(corrupt(path, pos, what));
+    }
+    let dropped = file_len - pos;
+    tracing::warn!(
+        segment = %path.display(),
+        at_byte = pos,
+        bytes_dropped = dropped,
+        reason = %bad,
+        next_offset = offset,
+        "store recovery truncated a torn tail (events never committed)"
+    );
+    metrics::counter!("logport_store_recovered_bytes_dropped_total").increment(dropped);
+    file.set_len(pos)
+        .map_err(|e| with_path(e, "truncating", path))?;
+    file.sync_all().map_err(|e| with_path(e, "syncing", path))?;
+    Ok((pos, offset, dropped))
+}
+
+/// Walks valid blocks (CRC included) from byte `pos`, the first expected to hold `offset`, while
+/// each continues the offsets of the one before. Returns where and at which offset the walk
+/// stopped, and why.
+fn valid_prefix(
+    file: &File,
+    mut pos: u64,
+    mut offset: u64,
+    file_len: u64,
+    payload: &mut Vec<u8>,
+) -> io::Result<(u64, u64, Bad)> {
+    loop {
+        let h = match read_header(file, pos, file_len)? {
+            Ok(h) => h,
+            Err(bad) => return Ok((pos, offset, bad)),
         };
-        if let Err(bad) = checked {
-            break bad;
+        if let Err(bad) = read_payload(file, pos, &h, payload)?.and_then(|()| h.check_base(offset))
+        {
+            return Ok((pos, offset, bad));
         }
         pos += h.total_len();
         offset = h.end_offset();
-    };
-    let dropped = file_len - pos;
-    if bad != Bad::Eof {
-        tracing::warn!(
-            segment = %path.display(),
-            at_byte = pos,
-            bytes_dropped = dropped,
-            reason = %bad,
-            next_offset = offset,
-            "store recovery truncated a torn tail (events never committed)"
-        );
-        metrics::counter!("logport_store_recovered_bytes_dropped_total").increment(dropped);
-        file.set_len(pos)
-            .map_err(|e| with_path(e, "truncating", path))?;
-        file.sync_all().map_err(|e| with_path(e, "syncing", path))?;
     }
-    Ok((pos, offset, dropped))
 }
 
 #[cfg(test)]
@@ -696,6 +888,50 @@ mod tests {
     }
 
     #[test]
+    fn recovery_refuses_to_cut_damage_followed_by_valid_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, bytes, starts) = three_blocks(dir.path());
+        let cfg = config(dir.path(), 1 << 20);
+        let second = starts[1] as usize;
+        let mut flipped = bytes.clone();
+        flipped[second + HEADER_LEN + 2] ^= 0x80;
+        let mut zeroed = bytes.clone();
+        zeroed[second..starts[2] as usize].fill(0);
+        for (what, damaged) in [("flipped byte", flipped), ("zeroed block", zeroed)] {
+            std::fs::write(&path, &damaged).unwrap();
+            let err = Writer::open(&cfg).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{what}");
+            let msg = err.to_string();
+            for part in [
+                path.display().to_string(),
+                format!("at byte {second}"),
+                "offsets 9..15".to_string(),
+                format!("truncate it to {second} bytes"),
+            ] {
+                assert!(msg.contains(&part), "{what}: {part:?} not in {msg}");
+            }
+            assert!(
+                std::fs::read(&path).unwrap() == damaged,
+                "{what}: file changed"
+            );
+            assert_eq!(list_segments(dir.path()).unwrap(), [0], "{what}");
+
+            // Readers agree: an error at the same place, not a silent end of the store.
+            let mut r = Reader::open(dir.path()).unwrap();
+            for offset in 0..4 {
+                assert_eq!(r.next().unwrap().unwrap().offset, offset, "{what}");
+            }
+            let msg = r.next().unwrap_err().to_string();
+            assert!(msg.contains(&format!("at byte {second}")), "{what}: {msg}");
+        }
+
+        // Doing what the message says gets the store going again.
+        std::fs::write(&path, &bytes[..second]).unwrap();
+        let (_, rec) = open(&cfg);
+        assert_eq!((rec.next_offset, rec.bytes_dropped), (4, 0));
+    }
+
+    #[test]
     fn a_bad_last_block_of_an_older_segment_is_an_error_not_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let (mut w, _) = open(&config(dir.path(), 1));
@@ -817,7 +1053,7 @@ mod tests {
     }
 
     #[test]
-    fn after_a_failed_sync_the_writer_starts_a_fresh_segment() {
+    fn after_a_failed_sync_the_writer_rewinds_and_starts_a_fresh_segment() {
         let dir = tempfile::tempdir().unwrap();
         let (mut w, _) = open(&config(dir.path(), 1 << 20));
         w.append(&events(0..5)).unwrap();
@@ -826,10 +1062,107 @@ mod tests {
         w.append(&events(5..8)).unwrap();
         let msg = w.sync().unwrap_err().to_string();
         assert!(msg.contains("00000000000000000000.log"), "{msg}");
-        assert_eq!(w.next_offset(), 8, "the written block keeps its offsets");
-        assert_eq!(w.append(&events(8..10)).unwrap(), 8..10);
+        assert_eq!(
+            w.next_offset(),
+            5,
+            "the unsynced events failed: their offsets are reused"
+        );
+        assert_eq!(w.append(&events(5..7)).unwrap(), 5..7);
         w.sync().unwrap();
-        assert_eq!(list_segments(dir.path()).unwrap(), [8]);
-        assert_events(&read_all(dir.path()), 8..10);
+        assert_eq!(list_segments(dir.path()).unwrap(), [5]);
+        assert_events(&read_all(dir.path()), 5..7);
+    }
+
+    fn len(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+
+    #[test]
+    fn a_failed_sync_or_write_leaves_no_gap_between_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = open(&config(dir.path(), 1 << 20));
+        w.append(&events(0..5)).unwrap();
+        w.sync().unwrap();
+        let seg0 = segment_path(dir.path(), 0);
+        let synced = len(&seg0);
+
+        // A failed sync: the block written before it is cut off and its offsets are reused.
+        w.append(&events(5..8)).unwrap();
+        w.flush().unwrap();
+        assert!(len(&seg0) > synced);
+        w.inject_faults(&["sync"]);
+        let msg = w.sync().unwrap_err().to_string();
+        assert!(
+            msg.contains("injected sync failure") && msg.contains(&seg0.display().to_string()),
+            "{msg}"
+        );
+        assert_eq!(len(&seg0), synced, "the unsynced block is cut off");
+        assert_eq!(w.next_offset(), 5);
+        assert_eq!(w.append(&events(5..8)).unwrap(), 5..8);
+        w.sync().unwrap();
+        assert_eq!(list_segments(dir.path()).unwrap(), [0, 5]);
+        let seg5 = segment_path(dir.path(), 5);
+        let synced5 = len(&seg5);
+
+        // A failed append, after blocks of the same group were written: all of them go.
+        w.set_limits(200, MAX_RECORD);
+        w.append(&events(8..20)).unwrap();
+        assert!(len(&seg5) > synced5, "full blocks were written");
+        w.inject_faults(&["write"]);
+        let msg = w.append(&events(20..30)).unwrap_err().to_string();
+        assert!(msg.contains("injected write failure"), "{msg}");
+        assert_eq!(len(&seg5), synced5);
+        assert_eq!(w.next_offset(), 8);
+        assert_eq!(w.append(&events(8..30)).unwrap(), 8..30);
+        w.sync().unwrap();
+        assert_eq!(list_segments(dir.path()).unwrap(), [0, 5, 8]);
+
+        // An OS crash loses what was never synced; here that is nothing, so no segment ends
+        // short of where the next one starts.
+        for (path, synced) in [(&seg0, synced), (&seg5, synced5)] {
+            File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_len(synced)
+                .unwrap();
+        }
+        assert_events(&read_all(dir.path()), 0..30);
+        drop(w);
+        assert_eq!(open(&config(dir.path(), 1 << 20)).1.next_offset, 30);
+    }
+
+    #[test]
+    fn while_the_unsynced_tail_cannot_be_cut_every_sync_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, _) = open(&config(dir.path(), 1 << 20));
+        w.append(&events(0..5)).unwrap();
+        w.sync().unwrap();
+        let seg0 = segment_path(dir.path(), 0);
+        let synced = len(&seg0);
+        w.append(&events(5..8)).unwrap();
+        w.flush().unwrap();
+        w.inject_faults(&["sync", "cut", "cut"]);
+        let msg = w.sync().unwrap_err().to_string();
+        assert!(msg.contains("injected sync failure"), "{msg}");
+        assert!(len(&seg0) > synced, "the cut failed");
+
+        // Committing now would put events after a block that an OS crash may lose.
+        assert_eq!(w.append(&events(5..7)).unwrap(), 5..7);
+        let msg = w.sync().unwrap_err().to_string();
+        assert!(
+            msg.contains("cannot cut store segment")
+                && msg.contains(&seg0.display().to_string())
+                && msg.contains("injected cut failure"),
+            "{msg}"
+        );
+        assert_events(&read_all(dir.path()), 0..5);
+
+        // Once the cut succeeds, commits resume, gap-free.
+        assert_eq!(w.append(&events(5..7)).unwrap(), 5..7);
+        w.sync().unwrap();
+        assert_eq!(len(&seg0), synced);
+        assert_eq!(list_segments(dir.path()).unwrap(), [0, 5]);
+        assert_events(&read_all(dir.path()), 0..7);
     }
 }

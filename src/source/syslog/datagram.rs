@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use bytes::BytesMut;
 
 use super::Shaper;
+use crate::admission::Reservation;
 use crate::batch::Ack;
 use crate::event::{now, Event, Protocol};
-use crate::source::{peer_ip_text, AppCache, ListenerMetrics, Pipeline, Refused};
+use crate::source::{peer_ip_text, AppCache, ListenerMetrics, Pipeline};
 use crate::transport::udp::DatagramHandler;
 use crate::warn_limit::WarnLimiter;
 
@@ -18,6 +19,10 @@ pub struct SyslogDatagrams {
     dropped_budget: metrics::Counter,
     drop_warning: WarnLimiter,
     events: Vec<Event>,
+    /// Budget held by `events`.
+    reservation: Option<Reservation>,
+    /// Datagrams dropped since the last flush for want of budget.
+    dropped: u64,
     values: BytesMut,
     apps: AppCache,
     /// The last sender and its address as text: most bursts come from few senders.
@@ -35,6 +40,8 @@ impl SyslogDatagrams {
             dropped_budget,
             drop_warning: WarnLimiter::new(std::time::Duration::from_secs(10)),
             events: Vec::new(),
+            reservation: None,
+            dropped: 0,
             values: BytesMut::new(),
             apps: AppCache::default(),
             last_peer: None,
@@ -64,33 +71,45 @@ impl DatagramHandler for SyslogDatagrams {
             &mut self.apps,
         );
         let received_ns = received.0 * 1_000_000_000 + received.1 as i64;
-        self.events.push(Event {
+        let event = Event {
             app: shaped.app,
             protocol: Protocol::Syslog,
             peer,
             received_ns,
             value: self.values.split().freeze(),
-        });
+        };
+        // UDP cannot make the sender wait: a datagram that finds no budget is dropped.
+        match self.pipeline.budget.try_reserve(event.size()) {
+            Some(r) => {
+                match &mut self.reservation {
+                    Some(held) => held.merge(r),
+                    None => self.reservation = Some(r),
+                }
+                self.events.push(event);
+            }
+            None => self.dropped += 1,
+        }
     }
 
     async fn flush(&mut self) {
         self.received = None;
-        if self.events.is_empty() {
-            return;
-        }
-        let events = std::mem::take(&mut self.events);
-        let count = events.len() as u64;
-        self.metrics.events.increment(count);
-        match self.pipeline.send_or_drop(events, Ack::none()).await {
-            Ok(()) => {}
-            Err(Refused::Budget) => {
-                self.dropped_budget.increment(count);
-                if let Some(suppressed) = self.drop_warning.allow() {
-                    tracing::warn!(listener = %self.metrics.name, dropped = count, earlier_warnings_suppressed = suppressed,
-                        "in-flight budget used up: UDP datagrams dropped (see logport_udp_datagrams_dropped_total)");
-                }
+        if self.dropped > 0 {
+            let dropped = std::mem::take(&mut self.dropped);
+            self.dropped_budget.increment(dropped);
+            if let Some(suppressed) = self.drop_warning.allow() {
+                tracing::warn!(listener = %self.metrics.name, dropped, earlier_warnings_suppressed = suppressed,
+                    "in-flight budget used up: UDP datagrams dropped (see logport_udp_datagrams_dropped_total)");
             }
-            Err(Refused::Closed) => {}
         }
+        let Some(reservation) = self.reservation.take() else {
+            return;
+        };
+        let events = std::mem::take(&mut self.events);
+        self.metrics.events.increment(events.len() as u64);
+        // A closed pipeline means the gateway is stopping; the datagrams go with it.
+        let _ = self
+            .pipeline
+            .send_reserved(events, Ack::none(), reservation)
+            .await;
     }
 }

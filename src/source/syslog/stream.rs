@@ -16,6 +16,8 @@ use crate::transport::{Connection, StreamHandler};
 
 /// How much one read asks for. A connection holds at most this plus one unfinished frame.
 const READ_SIZE: usize = 64 * 1024;
+/// A shaped event's bytes beyond twice its message (fields, `Event` itself), for the estimate.
+const EVENT_OVERHEAD: usize = 512;
 /// While draining, a connection is closed once it has been quiet this long...
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
 /// ...or has been drained this long, whichever comes first.
@@ -80,7 +82,9 @@ impl StreamHandler for SyslogStream {
             };
             let received = now();
             let received_ns = received.0 * 1_000_000_000 + received.1 as i64;
-            let mut events = Vec::new();
+            // Cut the read into frames first (zero-copy), so that the budget can be reserved for
+            // the events before they are built: what waits for budget is only the read buffer.
+            let mut frames = Vec::new();
             let mut failure = None;
             loop {
                 let next = if eof {
@@ -89,26 +93,7 @@ impl StreamHandler for SyslogStream {
                     decoder.decode(&mut buf)
                 };
                 match next {
-                    Ok(Some(frame)) => {
-                        let shaped = self.shaper.shape(
-                            &frame.bytes,
-                            frame.truncated,
-                            &peer_ip,
-                            received,
-                            &mut values,
-                            &mut apps,
-                        );
-                        if frame.truncated {
-                            metrics::counter!("logport_messages_truncated_total", "listener" => self.metrics.name.to_string()).increment(1);
-                        }
-                        events.push(Event {
-                            app: shaped.app,
-                            protocol: Protocol::Syslog,
-                            peer,
-                            received_ns,
-                            value: values.split().freeze(),
-                        });
-                    }
+                    Ok(Some(frame)) => frames.push(frame),
                     Ok(None) => break,
                     Err(e) => {
                         self.metrics.decode_error(match e.kind {
@@ -121,11 +106,46 @@ impl StreamHandler for SyslogStream {
                     }
                 }
             }
-            if !events.is_empty() {
-                self.metrics.events.increment(events.len() as u64);
+            if !frames.is_empty() {
+                let estimate = frames
+                    .iter()
+                    .map(|f| 2 * f.bytes.len() + EVENT_OVERHEAD)
+                    .sum();
                 // Waiting here (budget or sink queue full) stops reading: TCP backpressure.
-                if self.pipeline.send(events, Ack::none()).await.is_err() {
-                    break End::Error("the gateway is shutting down".into());
+                let mut reservation = self.pipeline.budget.reserve(estimate).await;
+                let mut events = Vec::with_capacity(frames.len());
+                for frame in frames {
+                    let shaped = self.shaper.shape(
+                        &frame.bytes,
+                        frame.truncated,
+                        &peer_ip,
+                        received,
+                        &mut values,
+                        &mut apps,
+                    );
+                    if frame.truncated {
+                        self.metrics.truncated.increment(1);
+                    }
+                    events.push(Event {
+                        app: shaped.app,
+                        protocol: Protocol::Syslog,
+                        peer,
+                        received_ns,
+                        value: values.split().freeze(),
+                    });
+                }
+                self.metrics.events.increment(events.len() as u64);
+                self.pipeline
+                    .budget
+                    .resize(&mut reservation, events.iter().map(Event::size).sum())
+                    .await;
+                if self
+                    .pipeline
+                    .send_reserved(events, Ack::none(), reservation)
+                    .await
+                    .is_err()
+                {
+                    break End::Error("the sink has stopped".into());
                 }
             }
             if let Some(reason) = failure {
