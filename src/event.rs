@@ -173,8 +173,18 @@ impl<'a> JsonWriter<'a> {
     /// A member name; the value written next belongs to it.
     pub fn key(&mut self, key: &str) -> &mut Self {
         self.separate();
-        write_json_string(self.out, key);
-        self.out.extend_from_slice(b":");
+        // Most keys are short field names needing no escapes: one append instead of four.
+        let k = key.as_bytes();
+        if k.len() <= 32 && !k.iter().any(|&b| ESCAPE[b as usize]) {
+            let mut buf = [0u8; 35];
+            buf[0] = b'"';
+            buf[1..=k.len()].copy_from_slice(k);
+            buf[k.len() + 1..k.len() + 3].copy_from_slice(b"\":");
+            self.out.extend_from_slice(&buf[..k.len() + 3]);
+        } else {
+            write_json_string(self.out, key);
+            self.out.extend_from_slice(b":");
+        }
         self.after_key = true;
         self
     }
@@ -362,11 +372,13 @@ mod tests {
             w.key("empty").begin_object().end_object();
             w.end_object();
             w.key("after").string("");
+            w.key("k\"e\ny").string("odd key");
+            w.key(&"long".repeat(20)).string("long key");
             w.end_object();
         });
         assert_eq!(
             v,
-            serde_json::json!({"a": "x\"y\\z\n\u{1}é", "nested": {"n": 7, "neg": -3, "list": ["p", "q"], "empty": {}}, "after": ""})
+            serde_json::json!({"a": "x\"y\\z\n\u{1}é", "nested": {"n": 7, "neg": -3, "list": ["p", "q"], "empty": {}}, "after": "", "k\"e\ny": "odd key", "longlonglonglonglonglonglonglonglonglonglonglonglonglonglonglonglonglonglonglong": "long key"})
         );
     }
 

@@ -113,6 +113,8 @@ impl StreamHandler for SyslogStream {
                     .sum();
                 // Waiting here (budget or sink queue full) stops reading: TCP backpressure.
                 let mut reservation = self.pipeline.budget.reserve(estimate).await;
+                // One allocation for all the values of this read (they share it as `Bytes`).
+                values.reserve(estimate);
                 let mut events = Vec::with_capacity(frames.len());
                 for frame in frames {
                     let shaped = self.shaper.shape(
