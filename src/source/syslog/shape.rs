@@ -20,6 +20,7 @@
 //! gets priority 13 (user-level, Notice) and the tag `_grokparsefailure_sysloginput`, as Logstash
 //! does. Unlike Logstash (whose syslog input only knows RFC 3164), RFC 5424 lines are parsed.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -185,7 +186,7 @@ impl Shaper {
                 write_structured_data(w, &msg.structured_data);
             }
             w.end_object().end_object();
-            self.write_ecs_trailer(w, frame);
+            self.write_ecs_trailer(w, || text(frame));
         } else {
             w.key("host").string(peer_ip);
             write_legacy_priority(w, msg.pri);
@@ -249,7 +250,7 @@ impl Shaper {
             w.key("log").begin_object().key("syslog").begin_object();
             write_ecs_priority(w, unknown);
             w.end_object().end_object();
-            self.write_ecs_trailer(w, frame);
+            self.write_ecs_trailer(w, || Cow::Borrowed(&*text));
         } else {
             w.key("host").string(peer_ip);
             write_legacy_priority(w, unknown);
@@ -261,12 +262,13 @@ impl Shaper {
         w.end_object();
     }
 
-    fn write_ecs_trailer(&self, w: &mut JsonWriter, frame: &[u8]) {
+    /// `[event][original]` (the frame as text, made only when kept) and `[service][type]`.
+    fn write_ecs_trailer<'f>(&self, w: &mut JsonWriter, original: impl FnOnce() -> Cow<'f, str>) {
         if self.keep_original {
             w.key("event")
                 .begin_object()
                 .key("original")
-                .string(&text(frame))
+                .string(&original())
                 .end_object();
         }
         w.key("service")
