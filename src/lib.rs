@@ -38,6 +38,7 @@ use crate::admin::{Phase, Readiness};
 use crate::admission::Budget;
 use crate::batch::Sink;
 use crate::config::{Config, ListenerConfig, ProtocolName, SinkKind, Transport};
+use crate::sink::kafka::KafkaSink;
 use crate::sink::store::{StoreConfig, StoreSink};
 use crate::source::{ListenerMetrics, Pipeline};
 use crate::transport::tcp::StreamListener;
@@ -88,6 +89,7 @@ impl Gateway {
                 retention_bytes: config.store.retention_bytes.0,
                 ..StoreConfig::default()
             })?),
+            SinkKind::Kafka => Box::new(KafkaSink::open(&config, readiness.sink.clone())?),
         };
         let sink_name = sink.name();
         let (batches, queue) = mpsc::channel(SINK_QUEUE);

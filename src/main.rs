@@ -45,6 +45,13 @@ struct RunArgs {
     /// Overrides `data_dir` of the configuration.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Commit to Kafka at these bootstrap brokers (`host:port,...`) instead of the embedded
+    /// store (the config's `[kafka]` table supplies the rest).
+    #[arg(long, value_name = "BROKERS")]
+    kafka: Option<String>,
+    /// The Kafka topic, fixed or a template over {app} and {protocol} (with --kafka).
+    #[arg(long, value_name = "TEMPLATE", requires = "kafka")]
+    topic: Option<String>,
 }
 
 #[derive(Args)]
@@ -109,6 +116,20 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut config = load_config(args.config.as_deref())?;
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
+    }
+    if let Some(brokers) = args.kafka {
+        config.sink.kind = logport::config::SinkKind::Kafka;
+        config.kafka.brokers = brokers
+            .split(',')
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty())
+            .collect();
+        if let Some(topic) = args.topic {
+            config.kafka.topic = topic;
+        }
+        config
+            .check()
+            .map_err(|e| anyhow::anyhow!("--kafka/--topic: {e}"))?;
     }
     let timeout = config.shutdown_timeout;
     let runtime = tokio::runtime::Builder::new_multi_thread()

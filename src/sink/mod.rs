@@ -1,3 +1,4 @@
 //! Sinks: where batches are committed.
 
+pub mod kafka;
 pub mod store;

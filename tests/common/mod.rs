@@ -2,6 +2,8 @@
 //! ports with its own data dir, talk to it over real sockets, read back what it committed.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -98,7 +100,10 @@ impl Gateway {
         let child = Command::new(env!("CARGO_BIN_EXE_logport"))
             .args(["run", "--config"])
             .arg(&config_path)
-            .env("LOGPORT_LOG", "info,logport=debug")
+            .env(
+                "LOGPORT_LOG",
+                std::env::var("LOGPORT_TEST_LOG").unwrap_or_else(|_| "info,logport=debug".into()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -257,6 +262,18 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failed test shows the end of the gateway's log beside its assertion.
+        if std::thread::panicking() {
+            let log = self.log();
+            if let Ok(keep) = std::env::var("LOGPORT_TEST_KEEP_LOG") {
+                let _ = std::fs::write(keep, &log);
+            }
+            let lines: Vec<&str> = log.lines().collect();
+            eprintln!(
+                "--- last lines of the gateway's log ---\n{}",
+                lines[lines.len().saturating_sub(60)..].join("\n")
+            );
+        }
     }
 }
 

@@ -51,18 +51,24 @@
 
 mod format;
 mod reader;
+mod retain;
 mod sink;
 mod writer;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use reader::{Reader, StoredEvent};
+pub use retain::{Cursor, Retain};
 pub use sink::StoreSink;
 pub use writer::{Recovery, Writer};
 
 /// Where and how big the store is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct StoreConfig {
+    /// `store`, or `spool` for the Kafka sink's spool: names its metrics (`logport_{name}_bytes`,
+    /// the `sink` label of the commit counters) and log lines.
+    pub name: &'static str,
     pub dir: PathBuf,
     /// A segment is closed and a new one started once it would grow past this.
     pub segment_bytes: u64,
@@ -71,15 +77,20 @@ pub struct StoreConfig {
     pub retention_bytes: u64,
     /// Group commit: the value bytes of batches appended before one fdatasync, at most.
     pub max_commit_bytes: usize,
+    /// Set for a spool: retention deletes only replayed segments, and `retention_bytes` becomes
+    /// the cap of what is not replayed yet (appends wait beyond it).
+    pub retain: Option<Arc<Retain>>,
 }
 
 impl Default for StoreConfig {
     fn default() -> StoreConfig {
         StoreConfig {
+            name: "store",
             dir: PathBuf::from("./data/store"),
             segment_bytes: 128 << 20,
             retention_bytes: 1 << 30,
             max_commit_bytes: 4 << 20,
+            retain: None,
         }
     }
 }

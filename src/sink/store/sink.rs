@@ -17,6 +17,7 @@ const MAX_GROUP_BATCHES: usize = 1024;
 /// fdatasynced once; only then are their acks resolved `Committed` and their reservations freed.
 #[derive(Debug)]
 pub struct StoreSink {
+    name: &'static str,
     writer: Writer,
     recovery: Recovery,
     max_commit_bytes: usize,
@@ -31,6 +32,7 @@ impl StoreSink {
         let (writer, recovery) = Writer::open(&config)
             .with_context(|| format!("opening the store at {}", config.dir.display()))?;
         tracing::info!(
+            store = config.name,
             dir = %config.dir.display(),
             segments = recovery.segments,
             first_offset = recovery.first_offset,
@@ -39,6 +41,7 @@ impl StoreSink {
             "store opened"
         );
         Ok(StoreSink {
+            name: config.name,
             writer,
             recovery,
             max_commit_bytes: config.max_commit_bytes.max(1),
@@ -55,7 +58,7 @@ impl StoreSink {
 
 impl Sink for StoreSink {
     fn name(&self) -> &'static str {
-        "store"
+        self.name
     }
 
     fn run(self: Box<Self>, batches: mpsc::Receiver<Batch>) -> SinkFuture {
@@ -65,13 +68,14 @@ impl Sink for StoreSink {
                 .name("logport-store".into())
                 .spawn(move || {
                     let StoreSink {
+                        name,
                         writer,
                         max_commit_bytes,
                         #[cfg(test)]
                         before_sync,
                         ..
                     } = *self;
-                    let committer = Committer::new(writer, max_commit_bytes);
+                    let committer = Committer::new(name, writer, max_commit_bytes);
                     #[cfg(test)]
                     let committer = Committer {
                         before_sync,
@@ -100,16 +104,16 @@ struct Committer {
 }
 
 impl Committer {
-    fn new(writer: Writer, max_commit_bytes: usize) -> Committer {
+    fn new(name: &'static str, writer: Writer, max_commit_bytes: usize) -> Committer {
         Committer {
             writer,
             max_commit_bytes,
             group: Vec::new(),
-            events_committed: metrics::counter!("logport_events_committed_total", "sink" => "store"),
-            bytes_committed: metrics::counter!("logport_bytes_committed_total", "sink" => "store"),
-            commit_latency: metrics::histogram!("logport_commit_latency_seconds", "sink" => "store"),
-            append_errors: metrics::counter!("logport_store_errors_total", "op" => "append"),
-            sync_errors: metrics::counter!("logport_store_errors_total", "op" => "sync"),
+            events_committed: metrics::counter!("logport_events_committed_total", "sink" => name),
+            bytes_committed: metrics::counter!("logport_bytes_committed_total", "sink" => name),
+            commit_latency: metrics::histogram!("logport_commit_latency_seconds", "sink" => name),
+            append_errors: metrics::counter!("logport_store_errors_total", "store" => name, "op" => "append"),
+            sync_errors: metrics::counter!("logport_store_errors_total", "store" => name, "op" => "sync"),
             #[cfg(test)]
             before_sync: None,
         }
@@ -136,6 +140,7 @@ impl Committer {
     /// Appends the group, syncs once, and resolves every ack. Batches are dropped (their
     /// reservations released) only after their outcome is decided.
     fn commit_group(&mut self) {
+        self.wait_for_room();
         let mut failure: Option<(&'static str, io::Error)> = None;
         let mut i = 0;
         while i < self.group.len() {
@@ -191,6 +196,31 @@ impl Committer {
             self.events_committed.increment(batch.events.len() as u64);
             self.bytes_committed.increment(batch.value_bytes() as u64);
             finish(batch, Commit::Committed);
+        }
+    }
+}
+
+impl Committer {
+    /// A spool at its cap waits for the replayer to free room before appending more; meanwhile
+    /// the batches keep their budget, so backpressure reaches the shippers.
+    fn wait_for_room(&mut self) {
+        let Some(retain) = self.writer.retain().cloned() else {
+            return;
+        };
+        let mut since: Option<std::time::Instant> = None;
+        loop {
+            let seen = retain.cursor();
+            if self.writer.make_room() {
+                if let Some(since) = since {
+                    tracing::info!(dir = %self.writer.dir().display(), waited = ?since.elapsed(), "the spool has room again");
+                }
+                return;
+            }
+            if since.is_none() {
+                tracing::warn!(dir = %self.writer.dir().display(), "the spool is full: waiting for Kafka to take the spooled events (backpressure)");
+                since = Some(std::time::Instant::now());
+            }
+            retain.wait_past(seen, std::time::Duration::from_secs(1));
         }
     }
 }

@@ -16,8 +16,9 @@ use super::format::{
     record_len, segment_path, with_path, Bad, Header, BLOCK_TARGET, COMMITTED_FILE, HEADER_LEN,
     MAX_RECORD,
 };
-use super::StoreConfig;
+use super::{Retain, StoreConfig};
 use crate::event::Event;
+use std::sync::Arc;
 
 /// What [`Writer::open`] found and repaired.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +47,10 @@ pub struct Writer {
     _lock: File,
     segment_bytes: u64,
     retention_bytes: u64,
+    /// A spool's replay cursor: segments are deleted once replayed, never before.
+    retain: Option<Arc<Retain>>,
+    size_gauge: metrics::Gauge,
+    segments_gauge: metrics::Gauge,
     /// Closed segments, oldest first, as (base offset, bytes).
     closed: VecDeque<(u64, u64)>,
     closed_bytes: u64,
@@ -153,6 +158,9 @@ impl Writer {
             _lock: lock,
             segment_bytes: config.segment_bytes,
             retention_bytes: config.retention_bytes,
+            retain: config.retain.clone(),
+            size_gauge: metrics::gauge!(format!("logport_{}_bytes", config.name)),
+            segments_gauge: metrics::gauge!(format!("logport_{}_segments", config.name)),
             closed,
             closed_bytes,
             active,
@@ -460,13 +468,18 @@ impl Writer {
         Ok(())
     }
 
-    /// Deletes the oldest closed segments while the store exceeds its retention. (A spool will
-    /// add a floor here: never delete past the offset it has not replayed yet.)
+    /// Deletes the oldest closed segments while the store exceeds its retention; in a spool,
+    /// every replayed segment and no other.
     fn enforce_retention(&mut self) {
-        while self.total_bytes() > self.retention_bytes {
-            let Some(&(base, bytes)) = self.closed.front() else {
-                break;
+        while let Some(&(base, bytes)) = self.closed.front() {
+            let end = self.closed.get(1).map_or(self.active_base, |s| s.0);
+            let expendable = match &self.retain {
+                Some(retain) => end <= retain.cursor(),
+                None => self.total_bytes() > self.retention_bytes,
             };
+            if !expendable {
+                break;
+            }
             let path = segment_path(&self.dir, base);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
@@ -478,20 +491,54 @@ impl Writer {
             }
             self.closed.pop_front();
             self.closed_bytes -= bytes;
-            let end = self.first_offset();
-            tracing::info!(
-                segment = %path.display(),
-                bytes,
-                offsets = %format_args!("{base}..{end}"),
-                retention_bytes = self.retention_bytes,
-                "retention deleted store segment"
-            );
+            if self.retain.is_some() {
+                tracing::debug!(segment = %path.display(), bytes, offsets = %format_args!("{base}..{end}"), "deleted a replayed spool segment");
+            } else {
+                tracing::info!(
+                    segment = %path.display(),
+                    bytes,
+                    offsets = %format_args!("{base}..{end}"),
+                    retention_bytes = self.retention_bytes,
+                    "retention deleted store segment"
+                );
+            }
         }
+        self.update_gauges();
+    }
+
+    /// The spool this writer fills, if it is one.
+    pub fn retain(&self) -> Option<&Arc<Retain>> {
+        self.retain.as_ref()
+    }
+
+    /// For a spool: deletes what is replayed and says whether what is left is below the cap
+    /// (`retention_bytes`), i.e. whether more may be appended now. A plain store always has room.
+    pub fn make_room(&mut self) -> bool {
+        let Some(retain) = self.retain.clone() else {
+            return true;
+        };
+        self.enforce_retention();
+        // Everything is replayed but the active segment alone fills the cap: start a new one so
+        // that the old one can go.
+        let settled =
+            !self.needs_cut && self.pending_count == 0 && self.written == self.synced_offset;
+        if self.total_bytes() >= self.retention_bytes
+            && settled
+            && self.active_len > 0
+            && retain.cursor() >= self.written
+        {
+            if let Err(e) = self.roll(true) {
+                tracing::warn!(dir = %self.dir.display(), error = %e, "could not start a new spool segment");
+            }
+        }
+        let room = self.total_bytes() < self.retention_bytes;
+        retain.set_full(!room);
+        room
     }
 
     fn update_gauges(&self) {
-        metrics::gauge!("logport_store_bytes").set(self.total_bytes() as f64);
-        metrics::gauge!("logport_store_segments").set(self.segments() as f64);
+        self.size_gauge.set(self.total_bytes() as f64);
+        self.segments_gauge.set(self.segments() as f64);
     }
 
     #[cfg(test)]
