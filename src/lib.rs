@@ -293,6 +293,19 @@ fn spawn_listener(
                 }
             }
         }
+        ProtocolName::Beats | ProtocolName::Gelf | ProtocolName::Forward => {
+            let context = source::SpawnContext {
+                pipeline,
+                stop,
+                drain,
+                connections,
+            };
+            match listener.protocol {
+                ProtocolName::Beats => source::beats::spawn(listener, name, context),
+                ProtocolName::Gelf => source::gelf::spawn(listener, name, context),
+                _ => source::forward::spawn(listener, name, context),
+            }
+        }
     }
 }
 

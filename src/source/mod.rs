@@ -2,6 +2,9 @@
 //! One folder per protocol; what every source shares (the way into the pipeline, per-listener
 //! metrics, the app-key cache) lives here.
 
+pub mod beats;
+pub mod forward;
+pub mod gelf;
 pub mod syslog;
 
 use std::net::SocketAddr;
@@ -11,14 +14,43 @@ use tokio::sync::mpsc;
 
 use crate::admission::{Budget, Reservation};
 use crate::batch::{Ack, Batch};
-use crate::config::ProtocolName;
+use crate::config::{ListenerConfig, ProtocolName};
 use crate::event::Event;
 
 /// Validates a listener's `app_fields` for its protocol (config checking).
 pub fn check_app_fields(protocol: ProtocolName, fields: &[String]) -> Result<(), String> {
     match protocol {
         ProtocolName::Syslog => syslog::AppKey::compile(fields, "unknown").map(|_| ()),
+        ProtocolName::Beats => beats::check_app_fields(fields),
+        ProtocolName::Gelf => gelf::check_app_fields(fields),
+        ProtocolName::Forward => forward::check_app_fields(fields),
     }
+}
+
+/// What a protocol checks of its listener beyond the common keys: transports it speaks, its own
+/// `[listener.PROTOCOL]` table. An error names the keys under the listener (e.g.
+/// `["forward", "shared_key"]`) and what is wrong.
+pub fn check_listener(listener: &ListenerConfig) -> Result<(), (Vec<&'static str>, String)> {
+    match listener.protocol {
+        ProtocolName::Syslog => Ok(()),
+        ProtocolName::Beats => beats::check_listener(listener),
+        ProtocolName::Gelf => gelf::check_listener(listener),
+        ProtocolName::Forward => forward::check_listener(listener),
+    }
+}
+
+/// A bound listener and the task that serves it (every `spawn` returns this).
+pub type Spawned = (SocketAddr, tokio::task::JoinHandle<()>);
+
+/// What a source's `spawn` gets from the gateway besides its listener config.
+pub struct SpawnContext<'a> {
+    pub pipeline: &'a Pipeline,
+    /// Stop accepting (listeners close).
+    pub stop: &'a tokio_util::sync::CancellationToken,
+    /// Open connections should finish what they hold and close (drain).
+    pub drain: &'a tokio_util::sync::CancellationToken,
+    /// Connection tasks go here, so that a drain can wait for them.
+    pub connections: &'a tokio_util::task::TaskTracker,
 }
 
 /// The way into the pipeline: admission (the in-flight budget), then the sink's queue.
