@@ -124,7 +124,11 @@ impl Committer {
         while let Some(first) = batches.blocking_recv() {
             let mut bytes = first.value_bytes();
             self.group.push(first);
-            while self.group.len() < MAX_GROUP_BATCHES && bytes < self.max_commit_bytes {
+            // A spool near its cap takes no more than its room in one group (values are counted
+            // before compression, so this errs on the safe side).
+            let limit =
+                (self.writer.room().min(usize::MAX as u64) as usize).min(self.max_commit_bytes);
+            while self.group.len() < MAX_GROUP_BATCHES && bytes < limit {
                 match batches.try_recv() {
                     Ok(batch) => {
                         bytes += batch.value_bytes();

@@ -506,6 +506,14 @@ impl Writer {
         self.update_gauges();
     }
 
+    /// For a spool: the bytes that may still be appended before the cap (a plain store: no limit).
+    pub fn room(&self) -> u64 {
+        match self.retain {
+            Some(_) => self.retention_bytes.saturating_sub(self.total_bytes()),
+            None => u64::MAX,
+        }
+    }
+
     /// The spool this writer fills, if it is one.
     pub fn retain(&self) -> Option<&Arc<Retain>> {
         self.retain.as_ref()
