@@ -64,6 +64,8 @@ pub struct Batch {
     pub ack: Ack,
     /// In-flight budget held by this batch; released when the batch is dropped after commit.
     pub reservation: Option<Reservation>,
+    /// The shares of their apps' in-flight allowance its events hold, released with it.
+    pub shares: Vec<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Batch {
@@ -72,6 +74,7 @@ impl Batch {
             events,
             ack,
             reservation: None,
+            shares: Vec::new(),
         }
     }
 

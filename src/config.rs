@@ -24,6 +24,7 @@ pub struct Config {
     pub store: StoreSettings,
     pub kafka: KafkaSettings,
     pub spool: SpoolSettings,
+    pub limits: LimitsConfig,
     #[serde(rename = "listener")]
     pub listeners: Vec<ListenerConfig>,
 }
@@ -39,6 +40,7 @@ impl Default for Config {
             store: StoreSettings::default(),
             kafka: KafkaSettings::default(),
             spool: SpoolSettings::default(),
+            limits: LimitsConfig::default(),
             listeners: default_listeners(),
         }
     }
@@ -135,6 +137,68 @@ pub enum KafkaKey {
     #[default]
     App,
     None,
+}
+
+/// Per-app rate limits and the share of the in-flight budget one app may hold (`[limits]`).
+/// Reloaded on SIGHUP.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Every app's limit unless `apps` overrides it; 0 is no limit.
+    pub events_per_second: u32,
+    /// Events an app may send at once above its rate; 0 is one second's worth.
+    pub events_burst: u32,
+    pub bytes_per_second: ByteSize,
+    pub bytes_burst: ByteSize,
+    /// Over its limit, an app's connection waits (`throttle`: backpressure to that sender only)
+    /// or its events are dropped and counted (`drop`). UDP can only drop.
+    pub on_excess: Excess,
+    /// The fraction of `in_flight_bytes` one app may hold, so that a flooding app cannot take
+    /// the whole budget from the others (its connections wait; UDP drops).
+    pub app_share: f64,
+    /// Distinct `app` label values in the per-app metrics; the rest are counted under `_other`.
+    pub max_app_labels: usize,
+    /// Per-app overrides, by app key: `[limits.apps."billing"]`.
+    pub apps: std::collections::BTreeMap<String, AppLimits>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            events_per_second: 0,
+            events_burst: 0,
+            bytes_per_second: ByteSize(0),
+            bytes_burst: ByteSize(0),
+            on_excess: Excess::Throttle,
+            app_share: 0.25,
+            max_app_labels: 500,
+            apps: Default::default(),
+        }
+    }
+}
+
+/// An app's own limits; what is left out comes from `[limits]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppLimits {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_per_second: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events_burst: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_second: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_burst: Option<ByteSize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_excess: Option<Excess>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Excess {
+    #[default]
+    Throttle,
+    Drop,
 }
 
 /// The spool: where batches go while Kafka cannot take them.
@@ -531,10 +595,18 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of_offset(text, s.start));
+            // serde says what type it wanted, not where: name the key whose value is at fault.
+            let key = e.span().and_then(|s| key_at_offset(text, s.start));
+            let message = e.message().trim_end();
             ConfigError {
                 file: None,
                 line,
-                message: e.message().trim_end().to_owned(),
+                message: match key {
+                    Some(key) if !message.contains(&format!("`{key}`")) => {
+                        format!("`{key}`: {message}")
+                    }
+                    _ => message.to_owned(),
+                },
             }
         })?;
         config.validate().map_err(|(path, message)| ConfigError {
@@ -608,6 +680,38 @@ impl Config {
                     vec![Key("spool"), Key("max_bytes")],
                     "must be at least `segment_bytes`, which must be at least 4KiB".into(),
                 ));
+            }
+        }
+        let limits = &self.limits;
+        if !(limits.app_share > 0.0 && limits.app_share <= 1.0) {
+            return Err((
+                vec![Key("limits"), Key("app_share")],
+                format!("must be above 0 and at most 1, not {}", limits.app_share),
+            ));
+        }
+        if limits.max_app_labels == 0 {
+            return Err((
+                vec![Key("limits"), Key("max_app_labels")],
+                "must be at least 1".into(),
+            ));
+        }
+        for (app, o) in &limits.apps {
+            if o.bytes_per_second
+                .is_some_and(|b| b.0 > u64::from(u32::MAX))
+                || o.bytes_burst.is_some_and(|b| b.0 > u64::from(u32::MAX))
+            {
+                return Err((
+                    vec![Key("limits"), Key("apps"), PathSeg::Name(app.clone())],
+                    "byte rates and bursts must be below 4GiB".into(),
+                ));
+            }
+        }
+        for (key, b) in [
+            ("bytes_per_second", limits.bytes_per_second),
+            ("bytes_burst", limits.bytes_burst),
+        ] {
+            if b.0 > u64::from(u32::MAX) {
+                return Err((vec![Key("limits"), Key(key)], "must be below 4GiB".into()));
             }
         }
         if self.listeners.is_empty() {
@@ -737,6 +841,39 @@ fn line_of_offset(text: &str, offset: usize) -> usize {
 
 /// The line of the deepest key of `path` present in the document (a missing key points at its
 /// table), so that an error about a value names where the user wrote it.
+/// The dotted path of the innermost key whose value spans `offset` (`limits.events_per_second`,
+/// `listener[1].tls.cert`).
+fn key_at_offset(text: &str, offset: usize) -> Option<String> {
+    use toml::de::{DeTable, DeValue};
+    // A table's own span may cover only its header, so every table is searched, not just the
+    // one around the offset.
+    fn find(
+        value: &DeValue,
+        span: std::ops::Range<usize>,
+        offset: usize,
+        path: String,
+    ) -> Option<String> {
+        match value {
+            DeValue::Table(t) => t.iter().find_map(|(k, v)| {
+                let p = if path.is_empty() {
+                    k.get_ref().to_string()
+                } else {
+                    format!("{path}.{}", k.get_ref())
+                };
+                find(v.get_ref(), v.span(), offset, p)
+            }),
+            DeValue::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                find(item.get_ref(), item.span(), offset, format!("{path}[{i}]"))
+            }),
+            _ => span.contains(&offset).then_some(path),
+        }
+    }
+    let doc = DeTable::parse(text).ok()?;
+    doc.get_ref()
+        .iter()
+        .find_map(|(k, v)| find(v.get_ref(), v.span(), offset, k.get_ref().to_string()))
+}
+
 fn line_of_key(text: &str, path: &[PathSeg]) -> Option<usize> {
     use toml::de::{DeTable, DeValue};
     let doc = DeTable::parse(text).ok()?;
@@ -779,6 +916,18 @@ fn line_of_key(text: &str, path: &[PathSeg]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_key_and_line() {
+        let e = Config::from_toml(
+            "[admin]\naddress = \"127.0.0.1:9600\"\n[limits]\nevents_per_second = \"lots\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("`limits.events_per_second`"), "{e}");
+        let e = Config::from_toml("[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\nmax_connections = \"many\"\n").unwrap_err();
+        assert!(e.message.contains("`listener[0].max_connections`"), "{e}");
+    }
 
     #[test]
     fn an_empty_file_means_the_defaults() {

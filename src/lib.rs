@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{Phase, Readiness};
-use crate::admission::Budget;
+use crate::admission::{Admission, Budget};
 use crate::batch::Sink;
 use crate::config::{Config, ListenerConfig, ProtocolName, SinkKind, Transport};
 use crate::sink::kafka::KafkaSink;
@@ -62,6 +62,7 @@ pub struct BoundListener {
 
 /// A started gateway.
 pub struct Running {
+    admission: Arc<Admission>,
     pub listeners: Vec<BoundListener>,
     pub admin_address: SocketAddr,
     shutdown: CancellationToken,
@@ -96,6 +97,8 @@ impl Gateway {
         let pipeline = Pipeline {
             batches,
             budget: Budget::new(config.in_flight_bytes.0),
+            admission: Arc::new(Admission::new(&config.limits, config.in_flight_bytes.0)),
+            can_wait: true,
         };
 
         let stop_accepting = CancellationToken::new();
@@ -132,6 +135,7 @@ impl Gateway {
         }
         // The sink ends when every sender is gone: the listeners' and connections' clones, and this one.
         let budget = pipeline.budget.clone();
+        let admission = pipeline.admission.clone();
         drop(pipeline);
         let sink_readiness = readiness.clone();
         let sink_task = tokio::spawn(async move {
@@ -165,11 +169,15 @@ impl Gateway {
         tracing::info!(address = %admin_address, "admin API: /metrics /health /ready");
 
         let gauges_stop = admin_stop.clone();
+        let housekeeping = admission.clone();
         tokio::spawn(async move {
             let in_flight = metrics::gauge!("logport_in_flight_bytes");
             metrics::gauge!("logport_in_flight_bytes_limit").set(budget.total() as f64);
-            loop {
+            for tick in 0u64.. {
                 in_flight.set(budget.in_flight() as f64);
+                if tick % 60 == 59 {
+                    housekeeping.forget_idle();
+                }
                 tokio::select! {
                     _ = gauges_stop.cancelled() => break,
                     _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
@@ -196,6 +204,7 @@ impl Gateway {
             admin_task,
         ));
         Ok(Running {
+            admission,
             listeners: bound,
             admin_address,
             shutdown,
@@ -247,6 +256,13 @@ fn spawn_listener(
     connections: &TaskTracker,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     let name: Arc<str> = listener.display_name().into();
+    let datagrams;
+    let pipeline = if listener.transport == Transport::Udp {
+        datagrams = pipeline.for_datagrams();
+        &datagrams
+    } else {
+        pipeline
+    };
     match listener.protocol {
         ProtocolName::Syslog => {
             let shaper = source::syslog::Shaper::new(listener)?;
@@ -325,6 +341,11 @@ fn log_receive_buffer(name: &str, socket: &tokio::net::UdpSocket, wanted: u64) {
 }
 
 impl Running {
+    /// Applies the `[limits]` of a reloaded configuration (SIGHUP); connections stay open.
+    pub fn reload_limits(&self, limits: &config::LimitsConfig) {
+        self.admission.reload(limits);
+    }
+
     /// Starts the drain: `/ready` turns 503, listeners close, what was accepted is committed.
     pub fn shutdown(&self) {
         self.shutdown.cancel();

@@ -135,9 +135,10 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let config_path = args.config.clone();
     runtime.block_on(async move {
         let running = logport::Gateway::new(config).start().await?;
-        let signal = wait_for_signal().await?;
+        let signal = wait_for_signal(|| reload(config_path.as_deref(), &running)).await?;
         tracing::info!(signal, timeout = ?timeout, "shutting down");
         running.shutdown();
         match tokio::time::timeout(timeout, running.wait()).await {
@@ -151,14 +152,37 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
+/// Waits for SIGTERM or SIGINT; every SIGHUP meanwhile calls `on_hangup`.
+async fn wait_for_signal(on_hangup: impl Fn()) -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok("SIGTERM"),
+            _ = int.recv() => return Ok("SIGINT"),
+            _ = hup.recv() => on_hangup(),
+        }
+    }
+}
+
+/// SIGHUP: re-reads the config file and applies its `[limits]`; a file that does not load is
+/// rejected whole and the running configuration stays.
+fn reload(path: Option<&Path>, running: &logport::Running) {
+    let Some(path) = path else {
+        tracing::warn!("SIGHUP: no configuration file to reload (started without --config)");
+        return;
+    };
+    match Config::load(path) {
+        Ok(config) => {
+            running.reload_limits(&config.limits);
+            tracing::info!(file = %path.display(), "SIGHUP: [limits] reloaded (other settings take effect at the next start)");
+        }
+        Err(e) => {
+            tracing::error!(file = %path.display(), "SIGHUP: reload rejected, the running configuration stays: {e:#}")
+        }
+    }
 }
 
 fn check_config(file: &Path) -> anyhow::Result<ExitCode> {

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::admission::{Budget, Reservation};
-use crate::batch::{Ack, Batch};
+use crate::admission::{Admission, Budget, Reservation};
+use crate::batch::{Ack, Batch, Commit};
 use crate::config::{ListenerConfig, ProtocolName};
 use crate::event::Event;
 
@@ -53,11 +53,16 @@ pub struct SpawnContext<'a> {
     pub connections: &'a tokio_util::task::TaskTracker,
 }
 
-/// The way into the pipeline: admission (the in-flight budget), then the sink's queue.
+/// The way into the pipeline: admission (the in-flight budget, per-app limits and shares), then
+/// the sink's queue.
 #[derive(Clone)]
 pub struct Pipeline {
     pub batches: mpsc::Sender<Batch>,
     pub budget: Budget,
+    pub admission: Arc<Admission>,
+    /// A stream source may wait (backpressure); a datagram source cannot, so what it would have
+    /// to wait for is dropped instead.
+    pub can_wait: bool,
 }
 
 /// The sink has stopped (the gateway is shutting down or its sink failed): the batch was not
@@ -69,14 +74,39 @@ impl Pipeline {
     /// Sends a batch whose bytes the caller has already reserved (waiting for room in the sink's
     /// queue). Stream sources reserve before they build the batch and stop reading while they
     /// wait: that is how backpressure reaches a TCP sender.
+    ///
+    /// Per-app limits apply here: in throttle mode (stream sources only) this waits while the
+    /// app is over its rate or its share; events dropped by limits are gone, and if none are
+    /// left the ack resolves at once (those events were deliberately dropped, not failed).
     pub async fn send_reserved(
         &self,
         events: Vec<Event>,
         ack: Ack,
-        reservation: Reservation,
+        mut reservation: Reservation,
     ) -> Result<(), Refused> {
-        let batch = Batch::new(events, ack).with_reservation(reservation);
+        if self.batches.is_closed() {
+            return Err(Refused);
+        }
+        let admitted = self.admission.admit(events, self.can_wait).await;
+        if admitted.events.is_empty() {
+            ack.resolve(Commit::Committed);
+            return Ok(());
+        }
+        let size = admitted.events.iter().map(Event::size).sum();
+        if size < reservation.bytes() {
+            self.budget.resize(&mut reservation, size).await;
+        }
+        let mut batch = Batch::new(admitted.events, ack).with_reservation(reservation);
+        batch.shares = admitted.shares;
         self.batches.send(batch).await.map_err(|_| Refused)
+    }
+
+    /// The same pipeline for a datagram listener: nothing waits.
+    pub fn for_datagrams(&self) -> Pipeline {
+        Pipeline {
+            can_wait: false,
+            ..self.clone()
+        }
     }
 }
 
