@@ -1,32 +1,110 @@
-//! The gelf source (being written).
+//! The gelf source: GELF 1.1 over UDP (whole or chunked, plain, zlib or gzip), TCP and TLS
+//! (NUL-framed), shaped as Logstash's gelf input shapes it.
 
-use std::sync::Arc;
+mod app;
+mod datagram;
+mod options;
+mod shape;
+mod stream;
 
-use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::config::ListenerConfig;
-use crate::source::{SpawnContext, Spawned};
+pub use app::AppKey;
+pub use datagram::{Chunks, GelfDatagrams};
+pub use options::GelfOptions;
+pub use shape::Shaper;
+pub use stream::GelfStream;
 
-/// `[listener.gelf]`: options only the gelf protocol has.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct GelfOptions {}
+use crate::config::{ListenerConfig, Transport};
+use crate::source::{ListenerMetrics, SpawnContext, Spawned};
+use crate::transport::tcp::StreamListener;
+use crate::warn_limit::WarnLimiter;
 
-pub fn check_app_fields(_fields: &[String]) -> Result<(), String> {
-    Ok(())
+pub fn check_app_fields(fields: &[String]) -> Result<(), String> {
+    AppKey::compile(fields, "unknown").map(|_| ())
 }
 
-pub fn check_listener(_listener: &ListenerConfig) -> Result<(), (Vec<&'static str>, String)> {
-    Err((
-        vec!["protocol"],
-        "the gelf input is not available yet".into(),
-    ))
+pub fn check_listener(listener: &ListenerConfig) -> Result<(), (Vec<&'static str>, String)> {
+    options::check_listener(listener)
 }
 
 pub fn spawn(
-    _listener: &ListenerConfig,
-    _name: Arc<str>,
-    _context: SpawnContext<'_>,
+    listener: &ListenerConfig,
+    name: Arc<str>,
+    context: SpawnContext<'_>,
 ) -> anyhow::Result<Spawned> {
-    anyhow::bail!("the gelf input is not available yet")
+    let shaper = Shaper::new(listener)?;
+    let metrics = ListenerMetrics::new(&name, "gelf");
+    let max_message = listener.max_message_bytes.0 as usize;
+    match listener.transport {
+        Transport::Udp => {
+            let socket = crate::transport::udp::bind(
+                listener.address,
+                listener.receive_buffer_bytes.0 as usize,
+            )?;
+            let address = socket.local_addr()?;
+            warn_small_receive_buffer(&name, &socket, listener.receive_buffer_bytes.0);
+            let chunks = Arc::new(Mutex::new(Chunks::new(listener, &name)));
+            tokio::spawn(datagram::expire_chunks(
+                chunks.clone(),
+                context.stop.clone(),
+            ));
+            let handler = GelfDatagrams::new(
+                shaper,
+                context.pipeline.clone(),
+                metrics,
+                chunks,
+                max_message,
+            );
+            // UDP has no connections: it stops with the listeners, after reading what is queued.
+            let run = crate::transport::udp::run(name, socket, handler, context.stop.clone());
+            Ok((address, tokio::spawn(run)))
+        }
+        Transport::Tcp | Transport::Tls => {
+            let tls = match (&listener.tls, listener.transport) {
+                (Some(tls), Transport::Tls) => Some(crate::transport::tls::acceptor(tls)?),
+                _ => None,
+            };
+            let socket = crate::transport::tcp::bind(listener.address)?;
+            let address = socket.local_addr()?;
+            let handler = Arc::new(GelfStream {
+                shaper,
+                max_message,
+                pipeline: context.pipeline.clone(),
+                metrics,
+                json_warning: Mutex::new(WarnLimiter::new(Duration::from_secs(10))),
+            });
+            let run = StreamListener {
+                name,
+                protocol: "gelf",
+                listener: socket,
+                tls,
+                max_connections: listener.max_connections,
+                handler,
+            }
+            .run(
+                context.stop.clone(),
+                context.drain.clone(),
+                context.connections.clone(),
+            );
+            Ok((address, tokio::spawn(run)))
+        }
+    }
+}
+
+/// Chunked senders burst; a receive buffer the kernel capped loses datagrams before we see them.
+fn warn_small_receive_buffer(name: &str, socket: &tokio::net::UdpSocket, wanted: u64) {
+    let got = socket2::SockRef::from(socket)
+        .recv_buffer_size()
+        .unwrap_or(0) as u64;
+    // Linux reports twice the size it granted.
+    let got = if cfg!(target_os = "linux") {
+        got / 2
+    } else {
+        got
+    };
+    if got < wanted {
+        tracing::warn!(listener = name, wanted, got, "UDP receive buffer is smaller than configured (raise net.core.rmem_max); bursts may be lost in the kernel");
+    }
 }
