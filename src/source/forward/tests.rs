@@ -1,0 +1,1 @@
+//! Logic tests: config checks and event shapes (sockets are in tests/forward.rs).
