@@ -53,8 +53,8 @@ enum End {
     Drained,
     /// `deny_keepalive`: one read's messages per connection.
     OneShot,
-    /// Bad input: the decode-error reason label and the text for the log.
-    Bad(&'static str, String),
+    /// Bad input: the decode-error reason label, the text for the log, the stream offset.
+    Bad(&'static str, String, u64),
     /// Not the peer's fault (a failed commit, a failed write, the sink gone).
     Error(String),
 }
@@ -155,12 +155,13 @@ impl StreamHandler for ForwardStream {
                                 buf.len(),
                                 decoder.offset()
                             ),
+                            decoder.offset(),
                         ));
                         break;
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        failure = Some(End::Bad(error_label(&e.kind), e.to_string()));
+                        failure = Some(End::Bad(error_label(&e.kind), e.to_string(), e.offset));
                         break;
                     }
                 }
@@ -234,10 +235,10 @@ impl StreamHandler for ForwardStream {
             End::OneShot => {
                 tracing::debug!(listener = %conn.listener, %peer, "forward connection closed (deny_keepalive)")
             }
-            End::Bad(label, reason) => {
+            End::Bad(label, reason, offset) => {
                 self.metrics.decode_error(label);
                 tracing::warn!(
-                    listener = %conn.listener, %peer, protocol = "forward", offset = decoder.offset(),
+                    listener = %conn.listener, %peer, protocol = "forward", offset,
                     "closing connection: {reason}"
                 )
             }
@@ -368,7 +369,7 @@ impl ForwardStream {
                         offset: raw.offset + e.offset,
                         kind: e.kind,
                     };
-                    bad = Some(End::Bad(error_label(&e.kind), e.to_string()));
+                    bad = Some(End::Bad(error_label(&e.kind), e.to_string(), e.offset));
                     break;
                 }
             };
@@ -380,6 +381,7 @@ impl ForwardStream {
                             "{} entries of the message at stream offset {} have no integer/EventTime time or no map record (skip_invalid_event = false)",
                             chunk.skipped, raw.offset
                         ),
+                        raw.offset,
                     ));
                     break;
                 }
@@ -415,6 +417,7 @@ impl ForwardStream {
                             raw.offset,
                             self.max_event
                         ),
+                        raw.offset,
                     ));
                     break 'messages;
                 }
