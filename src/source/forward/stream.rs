@@ -77,10 +77,12 @@ impl StreamHandler for ForwardStream {
         let mut decoder = Decoder::new(self.limits);
         tracing::debug!(listener = %conn.listener, %peer, "forward connection opened");
         if let Some(security) = &self.security {
-            if !self
-                .handshake(&mut conn, &mut decoder, &mut buf, security)
-                .await
-            {
+            // A client that has not authenticated yet holds nothing to commit: drain need not wait.
+            let established = tokio::select! {
+                ok = self.handshake(&mut conn, &mut decoder, &mut buf, security) => ok,
+                _ = drain.cancelled() => false,
+            };
+            if !established {
                 return;
             }
         }

@@ -199,3 +199,146 @@ fn config_errors_name_the_key() {
     let e = check(&format!("{LISTENER}app_fields = [\"[broken\"]\n")).unwrap_err();
     assert!(e.contains("app_fields"), "{e}");
 }
+
+mod stream {
+    //! The connection loop against a sink the test plays: acks wait for the commit, a failed
+    //! commit is never acked, no budget means no reading.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use logport_forward::{encode_message, ClientOptions, Time};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::stream::ForwardStream;
+    use super::*;
+    use crate::admission::Budget;
+    use crate::batch::{Batch, Commit};
+    use crate::source::{ListenerMetrics, Pipeline};
+    use crate::transport::{Connection, StreamHandler};
+    use crate::warn_limit::WarnLimiter;
+
+    struct Setup {
+        client: DuplexStream,
+        batches: mpsc::Receiver<Batch>,
+        budget: Budget,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    fn start(skip_invalid_event: bool, budget_bytes: u64) -> Setup {
+        let (tx, batches) = mpsc::channel(16);
+        let budget = Budget::new(budget_bytes);
+        let name: std::sync::Arc<str> = "t".into();
+        let handler = Arc::new(ForwardStream {
+            shaper: Shaper::with(true, &ForwardOptions::default()),
+            limits: Limits::default(),
+            max_event: 1 << 20,
+            skip_invalid_event,
+            deny_keepalive: false,
+            security: None,
+            pipeline: Pipeline {
+                batches: tx,
+                budget: budget.clone(),
+            },
+            metrics: ListenerMetrics::new(&name, "forward"),
+            invalid_events: metrics::Counter::noop(),
+            acks: metrics::Counter::noop(),
+            invalid_warning: std::sync::Mutex::new(WarnLimiter::new(Duration::from_secs(10))),
+        });
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let conn = Connection {
+            stream: Box::new(server),
+            peer: "127.0.0.1:5000".parse().unwrap(),
+            listener: name,
+        };
+        let task = tokio::spawn(handler.serve(conn, CancellationToken::new()));
+        Setup {
+            client,
+            batches,
+            budget,
+            task,
+        }
+    }
+
+    fn message(seq: u64, chunk: &str) -> Vec<u8> {
+        let record = Value::Map(vec![("seq".into(), seq.into())]);
+        let mut out = Vec::new();
+        let opts = ClientOptions {
+            chunk: Some(chunk.as_bytes().to_vec()),
+            size: None,
+        };
+        encode_message(&mut out, "t", Time::Int(1), &record, Some(&opts));
+        out
+    }
+
+    async fn nothing_to_read(client: &mut DuplexStream) -> bool {
+        let mut buf = [0u8; 64];
+        tokio::time::timeout(Duration::from_millis(100), client.read(&mut buf))
+            .await
+            .is_err()
+    }
+
+    async fn read_some(client: &mut DuplexStream) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[tokio::test]
+    async fn acks_wait_for_the_commit_and_a_failed_commit_is_never_acked() {
+        let mut s = start(true, 1 << 20);
+        s.client.write_all(&message(0, "c1")).await.unwrap();
+        let batch = s.batches.recv().await.unwrap();
+        assert_eq!(batch.events.len(), 1);
+        assert!(
+            nothing_to_read(&mut s.client).await,
+            "no ack before the commit"
+        );
+        batch.ack.resolve(Commit::Committed);
+        assert_eq!(read_some(&mut s.client).await, b"\x81\xa3ack\xa2c1");
+
+        s.client.write_all(&message(1, "c2")).await.unwrap();
+        let batch = s.batches.recv().await.unwrap();
+        batch.ack.resolve(Commit::Failed("disk full".into()));
+        assert_eq!(read_some(&mut s.client).await, b"", "closed without an ack");
+        s.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn no_budget_no_reading() {
+        let mut s = start(true, 64 << 10);
+        let all = s.budget.reserve(64 << 10).await;
+        s.client.write_all(&message(0, "c1")).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            s.batches.try_recv().is_err(),
+            "nothing is built without budget"
+        );
+        drop(all);
+        let batch = s.batches.recv().await.unwrap();
+        assert_eq!(batch.events.len(), 1);
+        assert!(batch.reservation.is_some());
+    }
+
+    /// `[tag, time, "not a map", {"chunk": "c3"}]`
+    const INVALID: &[u8] = b"\x94\xa1t\x01\xa1x\x81\xa5chunk\xa2c3";
+
+    #[tokio::test]
+    async fn invalid_entries_are_dropped_and_acked_or_close_the_connection() {
+        let mut s = start(true, 1 << 20);
+        s.client.write_all(INVALID).await.unwrap();
+        assert_eq!(read_some(&mut s.client).await, b"\x81\xa3ack\xa2c3");
+        assert!(s.batches.try_recv().is_err());
+
+        let mut s = start(false, 1 << 20);
+        s.client.write_all(INVALID).await.unwrap();
+        assert_eq!(read_some(&mut s.client).await, b"");
+        s.task.await.unwrap();
+        assert!(s.batches.try_recv().is_err());
+    }
+}
