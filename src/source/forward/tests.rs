@@ -228,6 +228,10 @@ mod stream {
     }
 
     fn start(skip_invalid_event: bool, budget_bytes: u64) -> Setup {
+        start_with(skip_invalid_event, budget_bytes, false)
+    }
+
+    fn start_with(skip_invalid_event: bool, budget_bytes: u64, deny_keepalive: bool) -> Setup {
         let (tx, batches) = mpsc::channel(16);
         let budget = Budget::new(budget_bytes);
         let name: std::sync::Arc<str> = "t".into();
@@ -236,7 +240,7 @@ mod stream {
             limits: Limits::default(),
             max_event: 1 << 20,
             skip_invalid_event,
-            deny_keepalive: false,
+            deny_keepalive,
             security: None,
             pipeline: Pipeline {
                 batches: tx,
@@ -325,6 +329,11 @@ mod stream {
         assert!(batch.reservation.is_some());
     }
 
+    pub fn start_json_oneshot() -> (DuplexStream, mpsc::Receiver<Batch>) {
+        let s = start_with(true, 1 << 20, true);
+        (s.client, s.batches)
+    }
+
     /// `[tag, time, "not a map", {"chunk": "c3"}]`
     const INVALID: &[u8] = b"\x94\xa1t\x01\xa1x\x81\xa5chunk\xa2c3";
 
@@ -341,4 +350,24 @@ mod stream {
         s.task.await.unwrap();
         assert!(s.batches.try_recv().is_err());
     }
+}
+
+#[tokio::test]
+async fn json_connections_get_json_acks_and_deny_keepalive_closes_after_them() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = stream::start_json_oneshot();
+    s.0.write_all(br#"["app",1714564800,{"log":"hi"},{"chunk":"j1"}] ["app",1714564801,{"log":"again"},{"chunk":"j2"}]"#)
+        .await
+        .unwrap();
+    let batch = s.1.recv().await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&batch.events[1].value).unwrap();
+    assert_eq!(v["message"], "again");
+    assert_eq!(v["@timestamp"], "2024-05-01T12:00:01.000Z");
+    batch.ack.resolve(crate::batch::Commit::Committed);
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(5), s.0.read_to_end(&mut out))
+        .await
+        .expect("closed after the acks")
+        .unwrap();
+    assert_eq!(out, br#"{"ack":"j1"}{"ack":"j2"}"#);
 }
