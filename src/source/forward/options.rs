@@ -1,0 +1,110 @@
+//! `[listener.forward]`: the options in_forward has that logport keeps, under in_forward's names.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ByteSize, ListenerConfig, Transport};
+
+/// `[listener.forward]`: options only the forward protocol has.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ForwardOptions {
+    /// in_forward `<security> shared_key`: turns on the HELO/PING/PONG handshake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_key: Option<String>,
+    /// in_forward `<security> self_hostname`: the name sent in the PONG (default: this host's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_hostname: Option<String>,
+    /// in_forward `<security> <user>`: with any, clients must also send a username/password.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<ForwardUser>,
+    /// in_forward `deny_keepalive`: one batch of messages per connection, then close.
+    pub deny_keepalive: bool,
+    /// in_forward `chunk_size_limit`: a forward message larger than this on the wire closes the
+    /// connection. Also bounds what one compressed message may inflate to (at least 64MiB).
+    pub chunk_size_limit: ByteSize,
+    /// in_forward `skip_invalid_event`: entries whose time is not a time or whose record is not
+    /// a map are dropped and counted (true), or close the connection (false).
+    pub skip_invalid_event: bool,
+    /// Docker's fluentd driver puts the line in `log`; Logstash's fluent codec keeps it there.
+    /// True renames it to `message` (when the record has no `message`), which is what the
+    /// pipelines behind other inputs read.
+    pub message_from_log: bool,
+}
+
+impl Default for ForwardOptions {
+    fn default() -> Self {
+        ForwardOptions {
+            shared_key: None,
+            self_hostname: None,
+            users: Vec::new(),
+            deny_keepalive: false,
+            chunk_size_limit: ByteSize(DEFAULT_CHUNK_SIZE_LIMIT),
+            skip_invalid_event: true,
+            message_from_log: true,
+        }
+    }
+}
+
+/// Fluentd's memory buffer makes chunks of at most 8MiB, and Fluent Bit's are smaller; file
+/// buffers (256MiB chunks) need this raised.
+pub const DEFAULT_CHUNK_SIZE_LIMIT: u64 = 8 << 20;
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardUser {
+    pub username: String,
+    pub password: String,
+}
+
+impl ForwardOptions {
+    /// The inflated size one CompressedPackedForward message may reach: a client's chunk limit
+    /// bounds its uncompressed buffer, so the same limit bounds what it inflates to; in_forward's
+    /// 256MiB would let every connection hold that much before the budget sees it.
+    pub fn max_decompressed(&self) -> usize {
+        (self.chunk_size_limit.0 as usize).max(64 << 20)
+    }
+}
+
+pub fn check(listener: &ListenerConfig) -> Result<(), (Vec<&'static str>, String)> {
+    let o = &listener.forward;
+    if listener.transport == Transport::Udp {
+        return Err((
+            vec!["transport"],
+            "forward runs over \"tcp\" or \"tls\" (its UDP heartbeat is answered on the same port without a listener of its own)".into(),
+        ));
+    }
+    if o.shared_key.as_deref() == Some("") {
+        return Err((
+            vec!["forward", "shared_key"],
+            "must not be empty (leave it out to accept clients without the handshake)".into(),
+        ));
+    }
+    if !o.users.is_empty() && o.shared_key.is_none() {
+        return Err((
+            vec!["forward", "users"],
+            "user authentication is part of the handshake: set `shared_key` too".into(),
+        ));
+    }
+    if o.self_hostname.is_some() && o.shared_key.is_none() {
+        return Err((
+            vec!["forward", "self_hostname"],
+            "is only sent in the handshake: set `shared_key` too".into(),
+        ));
+    }
+    if o.self_hostname.as_deref() == Some("") {
+        return Err((vec!["forward", "self_hostname"], "must not be empty".into()));
+    }
+    if o.users.iter().any(|u| u.username.is_empty()) {
+        return Err((
+            vec!["forward", "users"],
+            "every user needs a non-empty `username`".into(),
+        ));
+    }
+    if !(1 << 10..=1 << 30).contains(&o.chunk_size_limit.0) {
+        return Err((
+            vec!["forward", "chunk_size_limit"],
+            "must be between 1KiB and 1GiB".into(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,516 @@
+//! Forward over a byte stream (TCP or TLS): the optional handshake, then messages cut from each
+//! read, one Batch per read, and `{"ack": chunk}` replies once that Batch is committed.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use logport_forward::handshake::{encode_pong_failure, REASON_INVALID_PING};
+use logport_forward::{Decoder, ErrorKind, Limits, RawMessage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use super::security::{reason_label, Security};
+use super::shape::{Peer, Shaper};
+use crate::batch::{Ack, Commit};
+use crate::event::{now, Event, Protocol};
+use crate::source::{peer_ip_text, AppCache, ListenerMetrics, Pipeline};
+use crate::transport::{Connection, StreamHandler};
+use crate::warn_limit::WarnLimiter;
+
+/// How much one read asks for.
+const READ_SIZE: usize = 64 * 1024;
+/// A shaped event's bytes beyond twice its share of the message, for the estimate.
+const EVENT_OVERHEAD: usize = 512;
+/// While draining, a connection is closed once it has been quiet this long...
+const DRAIN_QUIET: Duration = Duration::from_millis(200);
+/// ...or has been drained this long, whichever comes first.
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+/// A client that connects to a listener with a shared key must PING within this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct ForwardStream {
+    pub shaper: Shaper,
+    pub limits: Limits,
+    /// The largest event (its JSON) accepted: the listener's `max_message_bytes`.
+    pub max_event: usize,
+    pub skip_invalid_event: bool,
+    pub deny_keepalive: bool,
+    pub security: Option<Security>,
+    pub pipeline: Pipeline,
+    pub metrics: ListenerMetrics,
+    pub invalid_events: metrics::Counter,
+    pub acks: metrics::Counter,
+    pub invalid_warning: std::sync::Mutex<WarnLimiter>,
+}
+
+/// How a connection ended, for the log line.
+enum End {
+    Eof,
+    Drained,
+    /// `deny_keepalive`: one read's messages per connection.
+    OneShot,
+    /// Bad input: the decode-error reason label, the text for the log, the stream offset.
+    Bad(&'static str, String, u64),
+    /// Not the peer's fault (a failed commit, a failed write, the sink gone).
+    Error(String),
+}
+
+type Pending = (Pin<Box<dyn Future<Output = Commit> + Send>>, Vec<Vec<u8>>);
+
+/// What woke the connection up.
+enum Wake {
+    Read(std::io::Result<usize>),
+    Committed(Commit),
+    DrainStarted,
+    Quiet,
+}
+
+impl StreamHandler for ForwardStream {
+    async fn serve(self: Arc<Self>, mut conn: Connection, drain: CancellationToken) {
+        let peer = conn.peer;
+        let peer_ip = peer_ip_text(peer);
+        let mut buf = BytesMut::with_capacity(READ_SIZE);
+        let mut decoder = Decoder::new(self.limits);
+        tracing::debug!(listener = %conn.listener, %peer, "forward connection opened");
+        if let Some(security) = &self.security {
+            // A client that has not authenticated yet holds nothing to commit: drain need not wait.
+            let established = tokio::select! {
+                ok = self.handshake(&mut conn, &mut decoder, &mut buf, security) => ok,
+                _ = drain.cancelled() => false,
+            };
+            if !established {
+                return;
+            }
+        }
+        let mut values = BytesMut::new();
+        let mut scratch = Vec::new();
+        let mut apps = AppCache::default();
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        let mut drain_started: Option<Instant> = None;
+        let end = loop {
+            buf.reserve(READ_SIZE);
+            let wake = {
+                let commit = async {
+                    match pending.front_mut() {
+                        Some((wait, _)) => wait.as_mut().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                match drain_started {
+                    None => tokio::select! {
+                        commit = commit => Wake::Committed(commit),
+                        read = conn.stream.read_buf(&mut buf) => Wake::Read(read),
+                        _ = drain.cancelled() => Wake::DrainStarted,
+                    },
+                    Some(started) => {
+                        // A sender that never pauses would otherwise keep a draining gateway alive.
+                        let left = DRAIN_MAX.saturating_sub(started.elapsed()).min(DRAIN_QUIET);
+                        tokio::select! {
+                            commit = commit => Wake::Committed(commit),
+                            read = conn.stream.read_buf(&mut buf) => Wake::Read(read),
+                            _ = tokio::time::sleep(left) => Wake::Quiet,
+                        }
+                    }
+                }
+            };
+            let read = match wake {
+                Wake::DrainStarted => {
+                    drain_started = Some(Instant::now());
+                    continue;
+                }
+                Wake::Quiet => break End::Drained,
+                Wake::Committed(commit) => {
+                    let (_, acks) = pending.pop_front().expect("a pending commit woke us");
+                    match self.write_acks(&mut conn, commit, &acks).await {
+                        Ok(()) => continue,
+                        Err(e) => break End::Error(e),
+                    }
+                }
+                Wake::Read(read) => read,
+            };
+            let eof = match read {
+                Ok(0) => true,
+                Ok(n) => {
+                    self.metrics.bytes.increment(n as u64);
+                    false
+                }
+                // A TLS peer that closes without close_notify, or a reset: what was read is kept.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => true,
+                Err(e) => break End::Error(format!("read failed: {e}")),
+            };
+            // Cut whole messages first (zero-copy), so that the budget is reserved before any
+            // record is decoded, inflated or shaped: what waits for budget is the read buffer.
+            let mut raws = Vec::new();
+            let mut failure = None;
+            loop {
+                match decoder.decode_raw(&mut buf) {
+                    Ok(Some(raw)) => raws.push(raw),
+                    Ok(None) if eof && !buf.is_empty() => {
+                        failure = Some(End::Bad(
+                            "truncated_frame",
+                            format!(
+                                "stream ended inside a forward message after {} bytes (stream offset {})",
+                                buf.len(),
+                                decoder.offset()
+                            ),
+                            decoder.offset(),
+                        ));
+                        break;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(End::Bad(error_label(&e.kind), e.to_string(), e.offset));
+                        break;
+                    }
+                }
+            }
+            let had_messages = !raws.is_empty();
+            if had_messages {
+                let received = now();
+                match self
+                    .admit(
+                        raws,
+                        peer,
+                        &peer_ip,
+                        received,
+                        &mut values,
+                        &mut scratch,
+                        &mut apps,
+                    )
+                    .await
+                {
+                    Ok(Some(next)) => pending.push_back(next),
+                    Ok(None) => {}
+                    Err(Admitted::Bad(end, Some(next))) => {
+                        pending.push_back(next);
+                        failure = failure.or(Some(end));
+                    }
+                    Err(Admitted::Bad(end, None)) => failure = failure.or(Some(end)),
+                    Err(Admitted::Refused) => break End::Error("the sink has stopped".into()),
+                }
+            }
+            if let Some(end) = failure {
+                break end;
+            }
+            if eof {
+                break End::Eof;
+            }
+            if had_messages && self.deny_keepalive {
+                break End::OneShot;
+            }
+        };
+        // What was accepted is committed whatever ended the connection; its acks still go out
+        // (a peer that is gone simply does not read them).
+        let end = match end {
+            End::Error(e) => End::Error(e),
+            end => {
+                let mut flushed = Ok(());
+                while let Some((wait, acks)) = pending.pop_front() {
+                    let commit = wait.await;
+                    flushed = self.write_acks(&mut conn, commit, &acks).await;
+                    if flushed.is_err() {
+                        break;
+                    }
+                }
+                match (flushed, end) {
+                    (Err(e), End::Eof) => {
+                        tracing::debug!(listener = %conn.listener, %peer, "acks not written after the peer closed: {e}");
+                        End::Eof
+                    }
+                    (Err(e), End::Drained | End::OneShot) => End::Error(e),
+                    (_, end) => end,
+                }
+            }
+        };
+        let _ = conn.stream.shutdown().await;
+        match end {
+            End::Eof => {
+                tracing::debug!(listener = %conn.listener, %peer, "forward connection closed by peer")
+            }
+            End::Drained => {
+                tracing::debug!(listener = %conn.listener, %peer, "forward connection closed for drain")
+            }
+            End::OneShot => {
+                tracing::debug!(listener = %conn.listener, %peer, "forward connection closed (deny_keepalive)")
+            }
+            End::Bad(label, reason, offset) => {
+                self.metrics.decode_error(label);
+                tracing::warn!(
+                    listener = %conn.listener, %peer, protocol = "forward", offset,
+                    "closing connection: {reason}"
+                )
+            }
+            End::Error(reason) => tracing::warn!(
+                listener = %conn.listener, %peer, protocol = "forward", offset = decoder.offset(),
+                "closing connection: {reason}"
+            ),
+        }
+    }
+}
+
+/// Why a read's messages were not all admitted.
+enum Admitted {
+    /// Bad input at some message: the ones before it (and their acks) still went through.
+    Bad(End, Option<Pending>),
+    Refused,
+}
+
+impl ForwardStream {
+    /// Runs the server side of the handshake; false when the connection must close.
+    async fn handshake(
+        &self,
+        conn: &mut Connection,
+        decoder: &mut Decoder,
+        buf: &mut BytesMut,
+        security: &Security,
+    ) -> bool {
+        let peer = conn.peer;
+        let mut handshake = match security.start() {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(listener = %conn.listener, %peer, "cannot start the forward handshake: {e}");
+                return false;
+            }
+        };
+        if write(conn, &handshake.helo()).await.is_err() {
+            return false;
+        }
+        let ping = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+            loop {
+                match decoder.decode_raw(buf) {
+                    Ok(Some(raw)) => return Ok(raw),
+                    Ok(None) => {}
+                    Err(e) => return Err(Some(e.to_string())),
+                }
+                buf.reserve(1024);
+                match conn.stream.read_buf(buf).await {
+                    Ok(0) | Err(_) => return Err(None),
+                    Ok(n) => self.metrics.bytes.increment(n as u64),
+                }
+            }
+        })
+        .await;
+        let listener = conn.listener.clone();
+        let failure = |reason: &str, label: &'static str, detail: String| {
+            metrics::counter!("logport_forward_auth_failures_total", "listener" => listener.to_string(), "reason" => label).increment(1);
+            tracing::warn!(
+                listener = %listener, %peer, protocol = "forward", offset = decoder.offset(),
+                "closing connection: handshake failed: {reason}{detail}"
+            );
+        };
+        let ping: RawMessage = match ping {
+            Ok(Ok(raw)) => raw,
+            Ok(Err(None)) => {
+                tracing::debug!(listener = %conn.listener, %peer, "forward connection closed before its PING");
+                return false;
+            }
+            Ok(Err(Some(e))) => {
+                let _ = write(conn, &encode_pong_failure(REASON_INVALID_PING)).await;
+                failure(REASON_INVALID_PING, "invalid_ping", format!(" ({e})"));
+                return false;
+            }
+            Err(_) => {
+                failure(
+                    "no PING",
+                    "timeout",
+                    format!(" within {HANDSHAKE_TIMEOUT:?}"),
+                );
+                return false;
+            }
+        };
+        let pong = handshake.on_ping(&ping.bytes);
+        let written = write(conn, &pong.reply).await;
+        if !pong.ok {
+            let who = format!(
+                " (client hostname {:?}, username {:?})",
+                String::from_utf8_lossy(pong.client_hostname.as_deref().unwrap_or_default()),
+                String::from_utf8_lossy(pong.username.as_deref().unwrap_or_default()),
+            );
+            failure(&pong.reason, reason_label(&pong.reason), who);
+            return false;
+        }
+        written.is_ok()
+    }
+
+    /// Decodes and shapes one read's messages into one Batch and sends it, the budget reserved
+    /// first. Returns the acks to write once that Batch is committed.
+    #[allow(clippy::too_many_arguments)]
+    async fn admit(
+        &self,
+        raws: Vec<RawMessage>,
+        peer: std::net::SocketAddr,
+        peer_ip: &str,
+        received: (i64, u32),
+        values: &mut BytesMut,
+        scratch: &mut Vec<u8>,
+        apps: &mut AppCache,
+    ) -> Result<Option<Pending>, Admitted> {
+        let estimate = raws
+            .iter()
+            .map(|r| 2 * r.bytes.len() + EVENT_OVERHEAD)
+            .sum();
+        // Waiting here (budget or sink queue full) stops reading: TCP backpressure.
+        let mut reservation = self.pipeline.budget.reserve(estimate).await;
+        let received_ns = received.0 * 1_000_000_000 + i64::from(received.1);
+        let who = Peer {
+            ip: peer_ip,
+            port: peer.port(),
+        };
+        let mut events = Vec::new();
+        let mut acks = Vec::new();
+        let mut bad = None;
+        'messages: for raw in raws {
+            let chunk = match logport_forward::parse(&raw.bytes, raw.format, &self.limits) {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    let e = logport_forward::DecodeError {
+                        offset: raw.offset + e.offset,
+                        kind: e.kind,
+                    };
+                    bad = Some(End::Bad(error_label(&e.kind), e.to_string(), e.offset));
+                    break;
+                }
+            };
+            if chunk.skipped > 0 {
+                if !self.skip_invalid_event {
+                    bad = Some(End::Bad(
+                        "invalid_event",
+                        format!(
+                            "{} entries of the message at stream offset {} have no integer/EventTime time or no map record (skip_invalid_event = false)",
+                            chunk.skipped, raw.offset
+                        ),
+                        raw.offset,
+                    ));
+                    break;
+                }
+                self.invalid_events.increment(chunk.skipped as u64);
+                if let Some(suppressed) = self.invalid_warning.lock().unwrap().allow() {
+                    tracing::warn!(listener = %self.metrics.name, %peer, protocol = "forward", offset = raw.offset,
+                        skipped = chunk.skipped, earlier_warnings_suppressed = suppressed,
+                        "invalid entries dropped: time is not an integer/EventTime or record is not a map (see logport_forward_invalid_events_total)");
+                }
+            }
+            // Fluent Bit sends metrics and traces (not log events) with a non-zero signal.
+            let logs = chunk.options.fluent_signal.unwrap_or(0) == 0;
+            let first = events.len();
+            for entry in chunk.entries.iter().filter(|_| logs) {
+                let app = self.shaper.shape(
+                    &chunk.tag,
+                    entry.time,
+                    &entry.record,
+                    &who,
+                    received,
+                    values,
+                    scratch,
+                    apps,
+                );
+                let value = values.split().freeze();
+                if value.len() > self.max_event {
+                    events.truncate(first);
+                    bad = Some(End::Bad(
+                        "event_too_large",
+                        format!(
+                            "an event of {} bytes in the message at stream offset {} exceeds max_message_bytes ({})",
+                            value.len(),
+                            raw.offset,
+                            self.max_event
+                        ),
+                        raw.offset,
+                    ));
+                    break 'messages;
+                }
+                events.push(Event {
+                    app,
+                    protocol: Protocol::Forward,
+                    peer,
+                    received_ns,
+                    value,
+                });
+            }
+            if let Some(ack) = chunk.ack() {
+                acks.push(ack);
+            }
+        }
+        let pending = if events.is_empty() {
+            drop(reservation);
+            // Nothing to commit (every entry invalid, or not logs): in_forward still acks.
+            (!acks.is_empty()).then(|| {
+                let done: Pin<Box<dyn Future<Output = Commit> + Send>> =
+                    Box::pin(async { Commit::Committed });
+                (done, acks)
+            })
+        } else {
+            self.metrics.events.increment(events.len() as u64);
+            self.pipeline
+                .budget
+                .resize(&mut reservation, events.iter().map(Event::size).sum())
+                .await;
+            let (ack, waiter) = if acks.is_empty() {
+                (Ack::none(), None)
+            } else {
+                let (ack, waiter) = Ack::channel();
+                (ack, Some(waiter))
+            };
+            if self
+                .pipeline
+                .send_reserved(events, ack, reservation)
+                .await
+                .is_err()
+            {
+                return Err(Admitted::Refused);
+            }
+            waiter.map(|w| {
+                let wait: Pin<Box<dyn Future<Output = Commit> + Send>> = Box::pin(w.wait());
+                (wait, acks)
+            })
+        };
+        match bad {
+            Some(end) => Err(Admitted::Bad(end, pending)),
+            None => Ok(pending),
+        }
+    }
+
+    /// Writes the acks of a committed Batch; a failed commit is never acked (the client resends).
+    async fn write_acks(
+        &self,
+        conn: &mut Connection,
+        commit: Commit,
+        acks: &[Vec<u8>],
+    ) -> Result<(), String> {
+        if let Commit::Failed(e) = commit {
+            return Err(format!("commit failed, nothing acknowledged: {e}"));
+        }
+        let all: Vec<u8> = acks.concat();
+        write(conn, &all)
+            .await
+            .map_err(|e| format!("writing acks failed: {e}"))?;
+        self.acks.increment(acks.len() as u64);
+        Ok(())
+    }
+}
+
+async fn write(conn: &mut Connection, bytes: &[u8]) -> std::io::Result<()> {
+    conn.stream.write_all(bytes).await?;
+    conn.stream.flush().await
+}
+
+/// The `logport_decode_errors_total` reason of a protocol error.
+fn error_label(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::NotAnArray { .. } => "not_an_array",
+        ErrorKind::InvalidMarker(_) | ErrorKind::InvalidMsgpack(_) => "invalid_msgpack",
+        ErrorKind::TooLarge { .. } => "chunk_too_large",
+        ErrorKind::TooDeep { .. } => "too_deep",
+        ErrorKind::InvalidJson(_) => "invalid_json",
+        ErrorKind::BadArity(_) | ErrorKind::BadTag => "bad_message",
+        ErrorKind::UnsupportedCompression(_) => "unsupported_compression",
+        ErrorKind::Gzip(_) => "invalid_gzip",
+        ErrorKind::DecompressedTooLarge { .. } => "decompressed_too_large",
+        ErrorKind::BadPackedEntries { .. } => "bad_packed_entries",
+        ErrorKind::Truncated { .. } => "truncated_frame",
+    }
+}
