@@ -245,6 +245,8 @@ mod stream {
             pipeline: Pipeline {
                 batches: tx,
                 budget: budget.clone(),
+                admission: Arc::new(crate::admission::Admission::new(&Default::default(), budget_bytes)),
+                can_wait: true,
             },
             metrics: ListenerMetrics::new(&name, "forward"),
             invalid_events: metrics::Counter::noop(),
