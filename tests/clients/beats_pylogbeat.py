@@ -1,8 +1,12 @@
 """Sends numbered Filebeat-like events through pylogbeat (a Lumberjack v2 client), one window
 per `send`, and prints the ack pylogbeat saw after each window.
 
-usage: beats_pylogbeat.py PORT WINDOWS PER_WINDOW [--first N] [--timeout S] [--tls CA [CERT KEY]]
+usage: beats_pylogbeat.py PORT WINDOWS PER_WINDOW [--first N] [--timeout S] [--pad BYTES]
+                          [--tls CA [CERT KEY]]
+
+--pad adds a field `pad` of that many hex digits that compress poorly (to make large windows).
 """
+import hashlib
 import sys
 import time
 
@@ -10,12 +14,14 @@ import pylogbeat
 
 args = sys.argv[1:]
 port, windows, per_window = int(args[0]), int(args[1]), int(args[2])
-first, timeout, tls = 0, 10.0, None
+first, timeout, tls, pad = 0, 10.0, None, 0
 rest = args[3:]
 while rest:
     flag = rest.pop(0)
     if flag == "--first":
         first = int(rest.pop(0))
+    elif flag == "--pad":
+        pad = int(rest.pop(0))
     elif flag == "--timeout":
         timeout = float(rest.pop(0))
     elif flag == "--tls":
@@ -25,7 +31,7 @@ while rest:
 
 
 def event(n):
-    return {
+    doc = {
         "@timestamp": "2024-05-01T10:00:00.%03dZ" % (n % 1000),
         "@metadata": {"beat": "filebeat", "type": "_doc", "version": "8.13.4"},
         "message": "event %d <b>" % n,
@@ -37,6 +43,9 @@ def event(n):
         "fields": {"app": "billing", "n": n},
         "tags": ["t1"],
     }
+    if pad:
+        doc["pad"] = "".join(hashlib.sha256(b"%d-%d" % (n, i)).hexdigest() for i in range(pad // 64 + 1))[:pad]
+    return doc
 
 
 kwargs = {"timeout": timeout}
