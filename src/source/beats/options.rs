@@ -130,6 +130,8 @@ mod tests {
         assert_eq!(beats.client_inactivity_timeout, Duration::from_secs(5));
         assert_eq!(beats.max_window_events, 100);
         assert_eq!(beats.metadata_field.as_deref(), Some("meta"));
+        // `logport check-config` prints the effective file; it must read back the same.
+        assert_eq!(Config::from_toml(&config.to_toml()).unwrap(), config);
 
         let udp = listener("").replace("\"tcp\"", "\"udp\"");
         let e = Config::from_toml(&udp).unwrap_err().to_string();
