@@ -194,8 +194,15 @@ impl FrameParser {
             FrameType::Window => Step::Record(Record::Window { version, size: a }),
             FrameType::Ack => Step::Record(Record::Ack { version, seq: a }),
             FrameType::Compressed => {
-                if u64::from(a) > limits.max_payload as u64 {
-                    return Err(too_large(a));
+                if u64::from(a) > limits.max_inflated as u64 {
+                    return Err((
+                        start,
+                        ErrorKind::TooLarge {
+                            frame,
+                            declared: u64::from(a),
+                            max: limits.max_inflated,
+                        },
+                    ));
                 }
                 Step::Compressed { len: a, start }
             }

@@ -122,11 +122,15 @@ pub enum Record {
 /// Caps on what one frame may make the decoder hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest `J` document, `D` frame body (all pairs with their lengths) and
-    /// compressed length of a `C` frame.
+    /// Largest `J` document and `D` frame body (all pairs with their lengths):
+    /// the per-event cap.
     pub max_payload: usize,
     /// Largest inflated content of one `C` frame; inflation stops as soon as it
     /// is passed, so no more than this (plus one byte) is ever allocated for it.
+    /// Also caps the compressed length of a `C` frame: that body is inflated as
+    /// it arrives and never buffered whole, and a compressed window of many
+    /// events is routinely larger than one event, so tying it to `max_payload`
+    /// would refuse Filebeat's windows whenever the per-event cap is small.
     pub max_inflated: usize,
     /// Most pairs in one `D` frame. Each pair costs 64 bytes of `Vec` entry
     /// whatever its wire size, so this, not `max_payload`, bounds that vector.

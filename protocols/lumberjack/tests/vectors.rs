@@ -7,8 +7,8 @@ mod common;
 use bytes::{BufMut, Bytes, BytesMut};
 use common::{hex, run, run_bytewise, run_whole};
 use logport_lumberjack::{
-    encode_ack, encode_compressed, encode_data, encode_json, encode_window, Error, ErrorKind,
-    FrameType, Limits, Payload, Record, Version,
+    encode_ack, encode_batch, encode_compressed, encode_data, encode_json, encode_window, Error,
+    ErrorKind, FrameType, Limits, Payload, Record, Version,
 };
 
 const LJ2_PLAIN: &str = "32 57 00 00 00 02 32 4a 00 00 00 01 00 00 00 3b 7b 22 40 74 69 6d 65 73 74 61 6d 70 22 3a 22 32 30 32 36 2d 31 31 2d 32 33 54 31 30 3a 30 30 3a 30 30 2e 30 30 30 5a 22 2c 22 6d 65 73 73 61 67 65 22 3a 22 68 65 6c 6c 6f 22 7d 32 4a 00 00 00 02 00 00 00 3b 7b 22 40 74 69 6d 65 73 74 61 6d 70 22 3a 22 32 30 32 36 2d 31 31 2d 32 33 54 31 30 3a 30 30 3a 30 31 2e 30 30 30 5a 22 2c 22 6d 65 73 73 61 67 65 22 3a 22 77 6f 72 6c 64 22 7d";
@@ -312,7 +312,7 @@ fn oversize_frames_fail_from_the_header() {
     let mut ok = Vec::new();
     encode_json(Version::V2, 1, &[b'x'; 64], &mut ok);
     assert_eq!(run_whole(small(), &ok).1, None);
-    // C length.
+    // C length: capped by max_inflated, not by the per-event max_payload.
     let (_, e) = err(b"2C\xff\xff\xff\xff", small());
     assert_eq!(
         (e.offset, e.kind),
@@ -321,10 +321,25 @@ fn oversize_frames_fail_from_the_header() {
             ErrorKind::TooLarge {
                 frame: FrameType::Compressed,
                 declared: 0xffff_ffff,
-                max: 64
+                max: 256
             }
         )
     );
+    // A compressed window larger than one event's cap passes when its events fit.
+    let events: Vec<Payload> = (0..4)
+        .map(|i| Payload::Json(format!("{{\"n\":{i},\"pad\":\"{}\"}}", "ab".repeat(i)).into()))
+        .collect();
+    let mut window = Vec::new();
+    encode_batch(Version::V2, 1, &events, Some(0), &mut window);
+    assert!(
+        window.len() > 64 + 6,
+        "the C frame must be over max_payload"
+    );
+    let wide = Limits {
+        max_inflated: 4096,
+        ..small()
+    };
+    assert_eq!(run_whole(wide, &window).1, None);
     // D: one value too long, then pairs adding up past the maximum.
     let mut d = Vec::new();
     encode_data(Version::V1, 1, &[("k", "v".repeat(60))], &mut d);
