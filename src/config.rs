@@ -926,6 +926,37 @@ client_auth = "optional"
     }
 
     #[test]
+    fn proxy_protocol_keys_are_checked() {
+        let tcp =
+            "[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n";
+        let ok = Config::from_toml(&format!("{tcp}proxy_protocol = \"required\"\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.1\"]\nproxy_header_timeout = \"2s\"\n")).unwrap();
+        let l = &ok.listeners[0];
+        assert_eq!(l.proxy_protocol, ProxyProtocol::Required);
+        assert_eq!(l.proxy_header_timeout, Duration::from_secs(2));
+        assert_eq!(Config::from_toml(&ok.to_toml()).unwrap(), ok);
+        assert_eq!(
+            Config::from_toml(tcp).unwrap().listeners[0].proxy_protocol,
+            ProxyProtocol::Off
+        );
+
+        let udp = tcp.replace("\"tcp\"", "\"udp\"");
+        let cases = [
+            (format!("{udp}proxy_protocol = \"optional\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n"), 5, "listener[0].proxy_protocol`: the PROXY protocol needs a connection"),
+            (format!("{tcp}proxy_protocol = \"required\"\n"), 5, "listener[0].proxy_protocol`: needs `trusted_proxies`"),
+            (format!("{tcp}trusted_proxies = [\"10.0.0.0/8\"]\n"), 5, "listener[0].trusted_proxies`: has no effect"),
+            (format!("{tcp}proxy_protocol = \"optional\"\ntrusted_proxies = [\n  \"10.0.0.0/8\",\n  \"10.0.0.0/33\",\n]\n"), 8, "listener[0].trusted_proxies[1]`: `10.0.0.0/33` is not a CIDR"),
+            (format!("{tcp}proxy_protocol = \"optional\"\ntrusted_proxies = [\"10.1.2.3/8\"]\n"), 6, "write \"10.0.0.0/8\""),
+            (format!("{tcp}proxy_protocol = \"optional\"\ntrusted_proxies = [\"::/0\"]\nproxy_header_timeout = \"1ms\"\n"), 7, "listener[0].proxy_header_timeout`"),
+            (format!("{tcp}proxy_protocol = \"sometimes\"\n"), 5, "sometimes"),
+        ];
+        for (text, line, needle) in cases {
+            let e = Config::from_toml(&text).unwrap_err();
+            assert_eq!(e.line, Some(line), "{text:?} gave {e}");
+            assert!(e.to_string().contains(needle), "{text:?} gave {e}");
+        }
+    }
+
+    #[test]
     fn sizes_take_units() {
         assert_eq!(ByteSize::parse("64KiB").unwrap(), ByteSize(65536));
         assert_eq!(ByteSize::parse("256 MiB").unwrap(), ByteSize(256 << 20));
