@@ -322,6 +322,10 @@ fn required_mode_closes_connections_without_a_valid_header() {
         &[("listener", "tcp"), ("reason", "truncated")],
         1.0,
     );
+    // A connect-only health check: closed quietly, not an error.
+    let mut check = connect(gw.addr());
+    check.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_closed(&mut check, Duration::from_secs(5));
     // The control: a valid header on the same listener gets through, and only it.
     send(
         gw.addr(),
@@ -333,6 +337,15 @@ fn required_mode_closes_connections_without_a_valid_header() {
     assert_eq!(
         ips_by_app(&events),
         [("valid".into(), "192.0.2.5".into(), "192.0.2.5:5".into())]
+    );
+    assert_eq!(
+        metric(
+            &gw.metrics(),
+            "logport_proxy_header_errors_total",
+            &[("listener", "tcp")]
+        ),
+        5.0,
+        "the health check must not count"
     );
 }
 

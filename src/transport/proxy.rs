@@ -50,6 +50,9 @@ pub enum Failure {
     Untrusted,
     /// Required mode, and the connection starts with something else.
     Missing,
+    /// Required mode, and the connection closed without a byte: a balancer's connect-only
+    /// health check (AWS NLB, keepalived), not worth a warning every few seconds.
+    Empty,
     /// The header is not valid (ppp's reason).
     Malformed(String),
     /// The connection ended inside the header.
@@ -64,6 +67,7 @@ impl Failure {
         match self {
             Failure::Untrusted => "untrusted_source",
             Failure::Missing => "missing",
+            Failure::Empty => "empty",
             Failure::Malformed(_) => "malformed",
             Failure::Truncated => "truncated",
             Failure::TooLong => "too_long",
@@ -78,6 +82,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Untrusted => f.write_str("PROXY header from a source outside trusted_proxies"),
             Failure::Missing => f.write_str("no PROXY header (proxy_protocol = \"required\")"),
+            Failure::Empty => f.write_str("closed before sending anything"),
             Failure::Malformed(e) => write!(f, "malformed PROXY header: {e}"),
             Failure::Truncated => f.write_str("connection closed inside the PROXY header"),
             Failure::TooLong => write!(
@@ -138,7 +143,7 @@ pub async fn read_header<S: Peek>(
         if n == 0 {
             return match (header.is_empty(), required) {
                 (true, false) => Ok(None),
-                (true, true) => Err(Failure::Missing),
+                (true, true) => Err(Failure::Empty),
                 (false, _) => Err(Failure::Truncated),
             };
         }
@@ -427,6 +432,10 @@ impl Policy {
     ) -> Option<(SocketAddr, Option<ProxyInfo>)> {
         match self.read(stream, socket_peer).await {
             Ok(found) => Some(found),
+            Err(Failure::Empty) => {
+                tracing::debug!(listener = %self.listener, peer = %socket_peer, "connection closed before sending a PROXY header (a health check?)");
+                None
+            }
             Err(failure) => {
                 metrics::counter!("logport_proxy_header_errors_total", "listener" => self.listener.to_string(), "reason" => failure.label()).increment(1);
                 tracing::warn!(listener = %self.listener, peer = %socket_peer, reason = failure.label(), "{failure}; connection closed");

@@ -280,15 +280,12 @@ async fn optional_mode_passes_other_bytes_through_untouched() {
 
 #[tokio::test]
 async fn required_mode_refuses_a_stream_without_header() {
-    for bytes in [
-        &b"<13>1 - - - - - - hi\n"[..],
-        CLIENT_HELLO,
-        b"PROTOCOL\n",
-        b"",
-    ] {
+    for bytes in [&b"<13>1 - - - - - - hi\n"[..], CLIENT_HELLO, b"PROTOCOL\n"] {
         let (got, _) = read(Wire::new([bytes]), true).await;
         assert_eq!(got, Err(Failure::Missing), "{bytes:?}");
     }
+    let (got, _) = read(Wire::new([b""]), true).await;
+    assert_eq!(got, Err(Failure::Empty));
 }
 
 #[tokio::test]
