@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite talks to, so that `scripts/test.sh` works on a fresh machine:
-#   - util-linux `logger`, openssl, python3 (Debian packages)
+#   - util-linux `logger`, openssl, python3, haproxy (Debian packages; the PROXY protocol tests
+#     run their own foreground haproxy, not the system service)
 #   - rsyslog with its GnuTLS driver, unpacked privately under .tools/ (not installed as the
 #     system logger: the tests run their own foreground instance)
 #   - shipper client libraries nobody here wrote, to talk to the beats, gelf and forward inputs:
@@ -19,6 +20,7 @@ command -v logger >/dev/null || need_apt+=(bsdutils)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v hostname >/dev/null || need_apt+=(hostname)
+command -v haproxy >/dev/null || need_apt+=(haproxy)
 for lib in libestr0 libfastjson4 liblognorm5 libgnutls30; do
   dpkg -s "$lib" >/dev/null 2>&1 || need_apt+=("$lib")
 done
@@ -52,6 +54,8 @@ if [ ! -x "$rsyslogd" ] || [ ! -f "$tools/rsyslog/usr/lib/x86_64-linux-gnu/rsysl
   for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$tools/rsyslog"; done
   rm -rf "$debs"
 fi
+haproxy -v >/dev/null || { echo "install-test-deps: haproxy does not run" >&2; exit 1; }
+
 moddir=$(dirname "$(find "$tools/rsyslog" -name lmnsd_gtls.so | head -n 1)")
 [ -f "$moddir/lmnsd_gtls.so" ] || { echo "install-test-deps: rsyslog's gtls module is missing" >&2; exit 1; }
 "$rsyslogd" -v >/dev/null || { echo "install-test-deps: $rsyslogd does not run" >&2; exit 1; }
@@ -88,4 +92,4 @@ export LOGPORT_TEST_RSYSLOG_MODULES=$moddir
 export LOGPORT_TEST_TANSU=$tansu
 export LOGPORT_TEST_NODE_MODULES=$node_modules
 ENV
-echo "install-test-deps: ready ($(logger --version), $("$rsyslogd" -v | head -n 1), $("$tansu" --version))"
+echo "install-test-deps: ready ($(logger --version), $(haproxy -v | head -n 1 | cut -d' ' -f1-3), $("$rsyslogd" -v | head -n 1), $("$tansu" --version))"

@@ -358,6 +358,18 @@ pub struct ListenerConfig {
     /// Keep the raw message in `[event][original]` (ECS mode), as Logstash 8 does.
     #[serde(default = "default_true")]
     pub keep_original: bool,
+    /// TCP and TLS: a PROXY protocol (v1 or v2) header from a load balancer before the protocol
+    /// (before the TLS handshake); its client address replaces the socket's peer address.
+    #[serde(default)]
+    pub proxy_protocol: ProxyProtocol,
+    /// Sources allowed to send a PROXY header (CIDRs or single addresses). Required, not
+    /// defaulted, when `proxy_protocol` is on: an open list would let any client choose the
+    /// address its events carry. `["0.0.0.0/0", "::/0"]` trusts every source, knowingly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
+    /// How long a connection may take to send its whole PROXY header.
+    #[serde(default = "default_proxy_header_timeout", with = "duration_text")]
+    pub proxy_header_timeout: Duration,
     /// `[listener.beats]`: options of the beats protocol only.
     #[serde(default, skip_serializing_if = "is_default")]
     pub beats: crate::source::beats::BeatsOptions,
@@ -389,6 +401,9 @@ impl ListenerConfig {
             app_fields: None,
             app_default: default_app(),
             keep_original: true,
+            proxy_protocol: ProxyProtocol::Off,
+            trusted_proxies: Vec::new(),
+            proxy_header_timeout: default_proxy_header_timeout(),
             beats: Default::default(),
             gelf: Default::default(),
             forward: Default::default(),
@@ -426,6 +441,23 @@ fn default_app() -> String {
 }
 fn default_true() -> bool {
     true
+}
+fn default_proxy_header_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Whether a listener expects a PROXY protocol header (HAProxy's `send-proxy`, `send-proxy-v2`;
+/// nginx's `proxy_protocol on`) at the start of each connection.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProtocol {
+    #[default]
+    Off,
+    /// A connection may start with a header or directly with the protocol (clients that reach
+    /// the listener both through the balancer and around it).
+    Optional,
+    /// A connection without a header is closed.
+    Required,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -779,6 +811,7 @@ impl Config {
                 }
                 (None, _) => {}
             }
+            check_proxy(i, l)?;
             if jiff::tz::TimeZone::get(&l.timezone).is_err() {
                 return Err((at("timezone"), format!("unknown time zone `{}` (use an IANA name such as \"Europe/Paris\", or \"UTC\")", l.timezone)));
             }
@@ -805,6 +838,45 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("the configuration always serializes")
     }
+}
+
+/// The PROXY protocol keys of listener `i`.
+fn check_proxy(i: usize, l: &ListenerConfig) -> Result<(), (Vec<PathSeg>, String)> {
+    use PathSeg::{Index, Key};
+    let at = |key: &'static str| vec![Key("listener"), Index(i), Key(key)];
+    let on = l.proxy_protocol != ProxyProtocol::Off;
+    if on && l.transport == Transport::Udp {
+        return Err((
+            at("proxy_protocol"),
+            "the PROXY protocol needs a connection: it is for tcp and tls listeners, not udp"
+                .into(),
+        ));
+    }
+    if !on && !l.trusted_proxies.is_empty() {
+        return Err((
+            at("trusted_proxies"),
+            "has no effect unless `proxy_protocol` is \"optional\" or \"required\"".into(),
+        ));
+    }
+    if on && l.trusted_proxies.is_empty() {
+        return Err((at("proxy_protocol"), "needs `trusted_proxies`, the balancers allowed to send a PROXY header (CIDRs such as \"10.0.0.0/8\"; [\"0.0.0.0/0\", \"::/0\"] trusts every source)".into()));
+    }
+    for (n, cidr) in l.trusted_proxies.iter().enumerate() {
+        if let Err(e) = crate::transport::proxy::Cidr::parse(cidr) {
+            let mut path = at("trusted_proxies");
+            path.push(Index(n));
+            return Err((path, e));
+        }
+    }
+    if l.proxy_header_timeout < Duration::from_millis(100)
+        || l.proxy_header_timeout > Duration::from_secs(300)
+    {
+        return Err((
+            at("proxy_header_timeout"),
+            "must be between 100ms and 5m".into(),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug)]
@@ -997,6 +1069,37 @@ client_auth = "optional"
         ];
         for (text, line, needle) in cases {
             let e = Config::from_toml(text).unwrap_err();
+            assert_eq!(e.line, Some(line), "{text:?} gave {e}");
+            assert!(e.to_string().contains(needle), "{text:?} gave {e}");
+        }
+    }
+
+    #[test]
+    fn proxy_protocol_keys_are_checked() {
+        let tcp =
+            "[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n";
+        let ok = Config::from_toml(&format!("{tcp}proxy_protocol = \"required\"\ntrusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.1\"]\nproxy_header_timeout = \"2s\"\n")).unwrap();
+        let l = &ok.listeners[0];
+        assert_eq!(l.proxy_protocol, ProxyProtocol::Required);
+        assert_eq!(l.proxy_header_timeout, Duration::from_secs(2));
+        assert_eq!(Config::from_toml(&ok.to_toml()).unwrap(), ok);
+        assert_eq!(
+            Config::from_toml(tcp).unwrap().listeners[0].proxy_protocol,
+            ProxyProtocol::Off
+        );
+
+        let udp = tcp.replace("\"tcp\"", "\"udp\"");
+        let cases = [
+            (format!("{udp}proxy_protocol = \"optional\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n"), 5, "listener[0].proxy_protocol`: the PROXY protocol needs a connection"),
+            (format!("{tcp}proxy_protocol = \"required\"\n"), 5, "listener[0].proxy_protocol`: needs `trusted_proxies`"),
+            (format!("{tcp}trusted_proxies = [\"10.0.0.0/8\"]\n"), 5, "listener[0].trusted_proxies`: has no effect"),
+            (format!("{tcp}proxy_protocol = \"optional\"\ntrusted_proxies = [\n  \"10.0.0.0/8\",\n  \"10.0.0.0/33\",\n]\n"), 8, "listener[0].trusted_proxies[1]`: `10.0.0.0/33` is not a CIDR"),
+            (format!("{tcp}proxy_protocol = \"optional\"\ntrusted_proxies = [\"10.1.2.3/8\"]\n"), 6, "write \"10.0.0.0/8\""),
+            (format!("{tcp}proxy_protocol = \"optional\"\ntrusted_proxies = [\"::/0\"]\nproxy_header_timeout = \"1ms\"\n"), 7, "listener[0].proxy_header_timeout`"),
+            (format!("{tcp}proxy_protocol = \"sometimes\"\n"), 5, "sometimes"),
+        ];
+        for (text, line, needle) in cases {
+            let e = Config::from_toml(&text).unwrap_err();
             assert_eq!(e.line, Some(line), "{text:?} gave {e}");
             assert!(e.to_string().contains(needle), "{text:?} gave {e}");
         }

@@ -296,11 +296,13 @@ fn spawn_listener(
                         pipeline: pipeline.clone(),
                         metrics,
                     });
+                    let proxy = transport::proxy::Policy::for_listener(listener, &name);
                     let run = StreamListener {
                         name,
                         protocol: "syslog",
                         listener: socket,
                         tls,
+                        proxy,
                         max_connections: listener.max_connections,
                         handler,
                     }

@@ -1,6 +1,7 @@
 //! Transports: accepting bytes from the network (TCP, TLS, UDP) and handing them to a source.
 //! Nothing here knows a protocol; sources know nothing of sockets but the stream they are given.
 
+pub mod proxy;
 pub mod tcp;
 pub mod tls;
 pub mod udp;
@@ -17,7 +18,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> ByteStream for T {}
 /// One accepted connection, ready for a source to read.
 pub struct Connection {
     pub stream: Box<dyn ByteStream>,
+    /// The client: from the PROXY header when a balancer sent one, else the socket's peer.
     pub peer: SocketAddr,
+    /// What a PROXY header said besides the client's address (the balancer's own address, SNI,
+    /// TLS client details); `None` without a header.
+    pub proxied: Option<proxy::ProxyInfo>,
     /// The listener's name, for logs and metric labels.
     pub listener: Arc<str>,
 }

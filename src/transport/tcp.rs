@@ -9,6 +9,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::proxy::{Policy, ProxyInfo};
 use super::tls::TlsAcceptor;
 use super::{Connection, StreamHandler};
 
@@ -35,6 +36,8 @@ pub struct StreamListener<H> {
     pub protocol: &'static str,
     pub listener: TcpListener,
     pub tls: Option<TlsAcceptor>,
+    /// PROXY protocol, read before the TLS handshake; `None` when the listener takes none.
+    pub proxy: Option<Arc<Policy>>,
     pub max_connections: usize,
     pub handler: Arc<H>,
 }
@@ -85,9 +88,10 @@ impl<H: StreamHandler> StreamListener<H> {
             };
             accepted.increment(1);
             let _ = socket.set_nodelay(true);
-            let (handler, tls, name, open, tls_failed, drain) = (
+            let (handler, tls, proxy, name, open, tls_failed, drain) = (
                 self.handler.clone(),
                 self.tls.clone(),
+                self.proxy.clone(),
                 self.name.clone(),
                 open.clone(),
                 tls_failed.clone(),
@@ -96,21 +100,43 @@ impl<H: StreamHandler> StreamListener<H> {
             tasks.spawn(async move {
                 let _slot = slot;
                 open.increment(1.0);
-                if let Some(stream) = handshake(socket, peer, tls, &name, &tls_failed).await {
-                    handler
-                        .serve(
-                            Connection {
-                                stream,
-                                peer,
-                                listener: name,
-                            },
-                            drain,
-                        )
-                        .await;
+                let mut socket = socket;
+                if let Some((peer, proxied)) = proxied(proxy, &mut socket, peer, &drain).await {
+                    if let Some(stream) = handshake(socket, peer, tls, &name, &tls_failed).await {
+                        handler
+                            .serve(
+                                Connection {
+                                    stream,
+                                    peer,
+                                    listener: name,
+                                    proxied,
+                                },
+                                drain,
+                            )
+                            .await;
+                    }
                 }
                 open.decrement(1.0);
             });
         }
+    }
+}
+
+/// The peer the connection speaks for: the client a PROXY header names, or the socket's peer.
+/// `None`: close the connection (a bad header, or a drain before the header came).
+async fn proxied(
+    proxy: Option<Arc<Policy>>,
+    socket: &mut TcpStream,
+    peer: SocketAddr,
+    drain: &CancellationToken,
+) -> Option<(SocketAddr, Option<ProxyInfo>)> {
+    let Some(proxy) = proxy else {
+        return Some((peer, None));
+    };
+    tokio::select! {
+        accepted = proxy.accept(socket, peer) => accepted,
+        // Nothing of this connection has been read yet: there is nothing to finish.
+        _ = drain.cancelled() => None,
     }
 }
 
