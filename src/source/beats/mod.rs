@@ -60,12 +60,14 @@ pub fn spawn(
     });
     let socket = crate::transport::tcp::bind(listener.address)?;
     let address = socket.local_addr()?;
+    let proxy = crate::transport::proxy::Policy::for_listener(listener, &name);
     let run = StreamListener {
         name,
         protocol: "beats",
         listener: socket,
         tls,
         max_connections: listener.max_connections,
+        proxy,
         handler,
     }
     .run(

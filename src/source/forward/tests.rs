@@ -245,7 +245,10 @@ mod stream {
             pipeline: Pipeline {
                 batches: tx,
                 budget: budget.clone(),
-                admission: Arc::new(crate::admission::Admission::new(&Default::default(), budget_bytes)),
+                admission: Arc::new(crate::admission::Admission::new(
+                    &Default::default(),
+                    budget_bytes,
+                )),
                 can_wait: true,
             },
             metrics: ListenerMetrics::new(&name, "forward"),
@@ -255,6 +258,7 @@ mod stream {
         });
         let (client, server) = tokio::io::duplex(1 << 16);
         let conn = Connection {
+            proxied: None,
             stream: Box::new(server),
             peer: "127.0.0.1:5000".parse().unwrap(),
             listener: name,

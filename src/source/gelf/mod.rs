@@ -75,12 +75,14 @@ pub fn spawn(
                 metrics,
                 json_warning: Mutex::new(WarnLimiter::new(Duration::from_secs(10))),
             });
+            let proxy = crate::transport::proxy::Policy::for_listener(listener, &name);
             let run = StreamListener {
                 name,
                 protocol: "gelf",
                 listener: socket,
                 tls,
                 max_connections: listener.max_connections,
+                proxy,
                 handler,
             }
             .run(
