@@ -16,7 +16,7 @@ COPY docker/logport.toml /etc/logport/logport.toml
 USER logport
 VOLUME /var/lib/logport
 # syslog TCP+UDP, syslog TLS (when configured), admin API
-EXPOSE 5514/tcp 5514/udp 6514/tcp 9600/tcp
+EXPOSE 5514/tcp 5514/udp 6514/tcp 5044/tcp 12201/udp 12201/tcp 24224/tcp 24224/udp 9600/tcp
 HEALTHCHECK --interval=10s --timeout=3s CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9600 && printf 'GET /ready HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '200 OK' <&3"]
 ENTRYPOINT ["logport"]
 CMD ["run", "--config", "/etc/logport/logport.toml"]

@@ -47,16 +47,17 @@ impl Default for Config {
 }
 
 fn default_listeners() -> Vec<ListenerConfig> {
-    let address: SocketAddr = "0.0.0.0:5514".parse().expect("literal address");
+    let on = |protocol, transport, port: u16| ListenerConfig {
+        transport,
+        ..ListenerConfig::new(protocol, SocketAddr::from(([0, 0, 0, 0], port)))
+    };
     vec![
-        ListenerConfig {
-            transport: Transport::Tcp,
-            ..ListenerConfig::new(ProtocolName::Syslog, address)
-        },
-        ListenerConfig {
-            transport: Transport::Udp,
-            ..ListenerConfig::new(ProtocolName::Syslog, address)
-        },
+        on(ProtocolName::Syslog, Transport::Tcp, 5514),
+        on(ProtocolName::Syslog, Transport::Udp, 5514),
+        on(ProtocolName::Beats, Transport::Tcp, 5044),
+        on(ProtocolName::Gelf, Transport::Udp, 12201),
+        on(ProtocolName::Gelf, Transport::Tcp, 12201),
+        on(ProtocolName::Forward, Transport::Tcp, 24224),
     ]
 }
 
@@ -1005,9 +1006,11 @@ mod tests {
     fn an_empty_file_means_the_defaults() {
         let c = Config::from_toml("").unwrap();
         assert_eq!(c, Config::default());
-        assert_eq!(c.listeners.len(), 2);
-        assert_eq!(c.listeners[0].display_name(), "syslog-tcp-5514");
-        assert_eq!(c.listeners[1].display_name(), "syslog-udp-5514");
+        let names: Vec<String> = c.listeners.iter().map(ListenerConfig::display_name).collect();
+        assert_eq!(
+            names,
+            ["syslog-tcp-5514", "syslog-udp-5514", "beats-tcp-5044", "gelf-udp-12201", "gelf-tcp-12201", "forward-tcp-24224"]
+        );
     }
 
     #[test]
