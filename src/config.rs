@@ -114,7 +114,10 @@ pub struct KafkaSettings {
     #[serde(with = "duration_text")]
     pub spool_after: Duration,
     /// librdkafka properties passed through as they are (they override logport's defaults).
-    #[serde(deserialize_with = "property_map")]
+    #[serde(
+        deserialize_with = "property_map",
+        serialize_with = "redacted_properties"
+    )]
     pub properties: std::collections::BTreeMap<String, String>,
 }
 
@@ -232,6 +235,21 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
         OneOrMany::Many(v) => v,
     };
     Ok(items.into_iter().filter(|b| !b.is_empty()).collect())
+}
+
+/// `check-config` output goes into logs and tickets: librdkafka's secrets (`sasl.password`,
+/// `ssl.key.password`, ...) are shown as `<redacted>`.
+fn redacted_properties<S: serde::Serializer>(
+    props: &std::collections::BTreeMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(props.len()))?;
+    for (k, v) in props {
+        let secret = k.contains("password") || k.contains("secret") || k.ends_with("key.pem");
+        map.serialize_entry(k, if secret { "<redacted>" } else { v })?;
+    }
+    map.end()
 }
 
 /// librdkafka takes every property as a string; TOML users write numbers and booleans bare.
@@ -991,6 +1009,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn secrets_are_redacted_in_the_effective_config() {
+        let c = Config::from_toml(
+            "[sink]\ntype = \"kafka\"\n[kafka]\nbrokers = \"b:9092\"\n[kafka.properties]\n\"sasl.password\" = \"hunter2\"\n\"linger.ms\" = 7\n\
+             [[listener]]\nprotocol = \"forward\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n\
+             [listener.forward]\nshared_key = \"s3cret\"\nusers = [{ username = \"u\", password = \"pw-9\" }]\n",
+        )
+        .unwrap();
+        let text = c.to_toml();
+        for secret in ["hunter2", "s3cret", "pw-9"] {
+            assert!(!text.contains(secret), "{secret} printed:\n{text}");
+        }
+        assert!(
+            text.contains("\"linger.ms\" = \"7\"") && text.matches("<redacted>").count() == 3,
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_value_of_the_wrong_type_names_its_key_and_line() {
         let e = Config::from_toml(
             "[admin]\naddress = \"127.0.0.1:9600\"\n[limits]\nevents_per_second = \"lots\"\n",
@@ -1006,10 +1042,21 @@ mod tests {
     fn an_empty_file_means_the_defaults() {
         let c = Config::from_toml("").unwrap();
         assert_eq!(c, Config::default());
-        let names: Vec<String> = c.listeners.iter().map(ListenerConfig::display_name).collect();
+        let names: Vec<String> = c
+            .listeners
+            .iter()
+            .map(ListenerConfig::display_name)
+            .collect();
         assert_eq!(
             names,
-            ["syslog-tcp-5514", "syslog-udp-5514", "beats-tcp-5044", "gelf-udp-12201", "gelf-tcp-12201", "forward-tcp-24224"]
+            [
+                "syslog-tcp-5514",
+                "syslog-udp-5514",
+                "beats-tcp-5044",
+                "gelf-udp-12201",
+                "gelf-tcp-12201",
+                "forward-tcp-24224"
+            ]
         );
     }
 

@@ -9,7 +9,10 @@ use crate::config::{ByteSize, ListenerConfig, Transport};
 #[serde(deny_unknown_fields, default)]
 pub struct ForwardOptions {
     /// in_forward `<security> shared_key`: turns on the HELO/PING/PONG handshake.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "redact_some"
+    )]
     pub shared_key: Option<String>,
     /// in_forward `<security> self_hostname`: the name sent in the PONG (default: this host's).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,7 +56,18 @@ pub const DEFAULT_CHUNK_SIZE_LIMIT: u64 = 8 << 20;
 #[serde(deny_unknown_fields)]
 pub struct ForwardUser {
     pub username: String,
+    #[serde(serialize_with = "redact")]
     pub password: String,
+}
+
+/// `logport check-config` prints the effective configuration, often into logs and tickets:
+/// secrets are shown as `<redacted>`.
+fn redact<S: serde::Serializer>(_: &String, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("<redacted>")
+}
+
+fn redact_some<S: serde::Serializer>(_: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("<redacted>")
 }
 
 impl ForwardOptions {
