@@ -268,11 +268,7 @@ fn a_broker_lost_mid_stream_is_spooled_then_replayed_in_order() {
 
 #[test]
 fn unreachable_at_startup_spools_and_a_restart_after_kill_9_replays() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::kafka::free_broker_port();
     let gw = Gateway::start(SYSLOG_TCP, &kafka_sink(&format!("127.0.0.1:{port}"), ""));
     assert!(
         gw.log().contains("Kafka is unreachable at startup"),
@@ -466,11 +462,7 @@ fn check_config_names_bad_kafka_settings() {
 fn a_full_spool_turns_into_backpressure_and_everything_arrives_when_kafka_returns() {
     // Kafka is down from the start and the spool holds at most 1 MiB: the sender must be held
     // back (not dropped), `/ready` must say so, and once a broker answers every event arrives.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::kafka::free_broker_port();
     let config = format!(
         "in_flight_bytes = \"1MiB\"\n{}\n[spool]\nmax_bytes = \"1MiB\"\nsegment_bytes = \"64KiB\"\n",
         kafka_sink(&format!("127.0.0.1:{port}"), "spool_after = \"2s\"")

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -31,14 +31,28 @@ fn tansu() -> PathBuf {
     path
 }
 
+/// A port for a broker, free now. Taken from 20000-29999, below the kernel's ephemeral range:
+/// a port picked with bind(0) and let go could be handed to any other socket (a gateway
+/// listener, another test's broker) before the broker binds it, and then two tests would
+/// share one broker. The process id spreads parallel test processes over the range.
+pub fn free_broker_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let spread = std::process::id()
+            .wrapping_mul(7919)
+            .wrapping_add(n.wrapping_mul(13));
+        let port = 20_000 + (spread % 10_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 impl Broker {
     pub fn start() -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Broker::start_on(port)
+        Broker::start_on(free_broker_port())
     }
 
     /// A new broker (empty: memory storage) on the port of one that was stopped. tansu binds
@@ -50,6 +64,7 @@ impl Broker {
         let url = format!("tcp://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
+            let out = std::fs::File::create(&log).unwrap();
             let mut child = Command::new(tansu())
                 .args([
                     "broker",
@@ -60,12 +75,17 @@ impl Broker {
                     "--storage-engine",
                     "memory://tansu/",
                 ])
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).unwrap())
+                // tansu says "ready in" on stdout, and its errors on stderr: both go to the log.
+                .stdout(out.try_clone().unwrap())
+                .stderr(out)
                 .spawn()
                 .unwrap();
             loop {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                let exited = child.try_wait().unwrap().is_some();
+                // Ours is listening only when it says so: something else may answer on the port.
+                let ready = !exited && !text.contains("AddrInUse") && text.contains("ready in");
+                if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     return Broker {
                         child: Some(child),
                         port,
@@ -73,8 +93,6 @@ impl Broker {
                         _dir: dir,
                     };
                 }
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                let exited = child.try_wait().unwrap().is_some();
                 if exited || text.contains("AddrInUse") {
                     let _ = child.kill();
                     let _ = child.wait();
