@@ -194,6 +194,7 @@ impl Gateway {
         let shutdown = CancellationToken::new();
         let done = tokio::spawn(drain_on(
             shutdown.clone(),
+            config.drain_grace,
             readiness,
             stop_accepting,
             drain,
@@ -216,6 +217,7 @@ impl Gateway {
 #[allow(clippy::too_many_arguments)]
 async fn drain_on(
     shutdown: CancellationToken,
+    grace: std::time::Duration,
     readiness: Readiness,
     stop_accepting: CancellationToken,
     drain: CancellationToken,
@@ -227,6 +229,12 @@ async fn drain_on(
 ) -> anyhow::Result<()> {
     shutdown.cancelled().await;
     readiness.set(Phase::Draining);
+    if !grace.is_zero() {
+        // Still accepting: a balancer that has not yet seen /ready turn 503 may send shippers
+        // here, and refusing them would make them back off for nothing.
+        tracing::info!(drain_grace = ?grace, "draining: /ready answers 503; listeners close after drain_grace");
+        tokio::time::sleep(grace).await;
+    }
     tracing::info!("draining: listeners closed, committing what is in flight");
     stop_accepting.cancel();
     for task in listener_tasks {
@@ -304,6 +312,7 @@ fn spawn_listener(
                         tls,
                         proxy,
                         max_connections: listener.max_connections,
+                        max_age: listener.max_connection_age,
                         handler,
                     }
                     .run(stop.clone(), drain.clone(), connections.clone());
