@@ -1140,7 +1140,7 @@ client_auth = "optional"
         let cases = [
             ("shutdown_timeout = \"10s\"\ndrain_grace = \"10s\"\n".to_owned(), 2, "`drain_grace`: must be shorter than `shutdown_timeout` (10s)"),
             (format!("{tcp}max_connection_age = \"500ms\"\n"), 5, "`listener[0].max_connection_age`: must be at least 1s"),
-            (format!("[[listener]]\nprotocol = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:1\"\nmax_connection_age = \"1m\"\n"), 5, "udp has no connections"),
+            ("[[listener]]\nprotocol = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:1\"\nmax_connection_age = \"1m\"\n".to_owned(), 5, "udp has no connections"),
         ];
         for (text, line, needle) in cases {
             let e = Config::from_toml(&text).unwrap_err();
