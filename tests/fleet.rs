@@ -478,3 +478,24 @@ fn drain_grace_turns_ready_503_while_the_listeners_still_accept() {
     let events = common::read_store(&gw.store_dir());
     assert_eq!(events.len(), 1, "{}", common::dump(&events));
 }
+
+#[test]
+fn a_second_sigterm_skips_drain_grace() {
+    let mut gw = Gateway::start(SYSLOG_TCP, "drain_grace = \"15s\"\n");
+    gw.signal("TERM");
+    let t = Instant::now();
+    while !gw.log().contains("listeners close after drain_grace") {
+        assert!(t.elapsed() < Duration::from_secs(5), "{}", gw.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    gw.signal("TERM");
+    let status = gw.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}:\n{}", gw.log());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the second SIGTERM did not end the 15 s grace: {:?}",
+        t.elapsed()
+    );
+    assert!(gw.log().contains("drain_grace skipped"), "{}", gw.log());
+}
