@@ -19,6 +19,10 @@ pub struct Config {
     /// How long a drain (SIGTERM/SIGINT) may take before the process gives up and exits 1.
     #[serde(with = "duration_text")]
     pub shutdown_timeout: Duration,
+    /// On SIGTERM, how long `/ready` answers 503 before the listeners stop accepting: time for
+    /// a load balancer's health checks to take the node out, so that no shipper is refused.
+    #[serde(with = "duration_text")]
+    pub drain_grace: Duration,
     pub admin: AdminConfig,
     pub sink: SinkConfig,
     pub store: StoreSettings,
@@ -35,6 +39,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             in_flight_bytes: ByteSize(256 << 20),
             shutdown_timeout: Duration::from_secs(30),
+            drain_grace: Duration::from_secs(5),
             admin: AdminConfig::default(),
             sink: SinkConfig::default(),
             store: StoreSettings::default(),
@@ -389,6 +394,15 @@ pub struct ListenerConfig {
     /// How long a connection may take to send its whole PROXY header.
     #[serde(default = "default_proxy_header_timeout", with = "duration_text")]
     pub proxy_header_timeout: Duration,
+    /// TCP and TLS: a connection older than this (plus up to 10% jitter, so that connections
+    /// opened together do not all close together) is closed between batches, after its acks,
+    /// so that long-lived shippers spread over nodes added later. `0s` (the default): never.
+    #[serde(
+        default,
+        with = "duration_text",
+        skip_serializing_if = "Duration::is_zero"
+    )]
+    pub max_connection_age: Duration,
     /// `[listener.beats]`: options of the beats protocol only.
     #[serde(default, skip_serializing_if = "is_default")]
     pub beats: crate::source::beats::BeatsOptions,
@@ -423,6 +437,7 @@ impl ListenerConfig {
             proxy_protocol: ProxyProtocol::Off,
             trusted_proxies: Vec::new(),
             proxy_header_timeout: default_proxy_header_timeout(),
+            max_connection_age: Duration::ZERO,
             beats: Default::default(),
             gelf: Default::default(),
             forward: Default::default(),
@@ -683,6 +698,15 @@ impl Config {
         if self.in_flight_bytes.0 < 1 << 20 {
             return Err((vec![Key("in_flight_bytes")], "must be at least 1MiB".into()));
         }
+        if self.drain_grace >= self.shutdown_timeout {
+            return Err((
+                vec![Key("drain_grace")],
+                format!(
+                    "must be shorter than `shutdown_timeout` ({}), which bounds the whole drain",
+                    humantime::format_duration(self.shutdown_timeout)
+                ),
+            ));
+        }
         if self.store.segment_bytes.0 < 4096 {
             return Err((
                 vec![Key("store"), Key("segment_bytes")],
@@ -831,6 +855,17 @@ impl Config {
                 (None, _) => {}
             }
             check_proxy(i, l)?;
+            if !l.max_connection_age.is_zero() {
+                if l.transport == Transport::Udp {
+                    return Err((
+                        at("max_connection_age"),
+                        "udp has no connections to close: it is for tcp and tls listeners".into(),
+                    ));
+                }
+                if l.max_connection_age < Duration::from_secs(1) {
+                    return Err((at("max_connection_age"), "must be at least 1s (or 0s: never), or shippers would spend their time reconnecting".into()));
+                }
+            }
             if jiff::tz::TimeZone::get(&l.timezone).is_err() {
                 return Err((at("timezone"), format!("unknown time zone `{}` (use an IANA name such as \"Europe/Paris\", or \"UTC\")", l.timezone)));
             }
@@ -1119,6 +1154,32 @@ client_auth = "optional"
         ];
         for (text, line, needle) in cases {
             let e = Config::from_toml(text).unwrap_err();
+            assert_eq!(e.line, Some(line), "{text:?} gave {e}");
+            assert!(e.to_string().contains(needle), "{text:?} gave {e}");
+        }
+    }
+
+    #[test]
+    fn fleet_keys_are_checked() {
+        let tcp =
+            "[[listener]]\nprotocol = \"beats\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n";
+        let c = Config::from_toml(&format!(
+            "drain_grace = \"2s\"\n{tcp}max_connection_age = \"10m\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.drain_grace, Duration::from_secs(2));
+        assert_eq!(c.listeners[0].max_connection_age, Duration::from_secs(600));
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        assert!(Config::from_toml(tcp).unwrap().listeners[0]
+            .max_connection_age
+            .is_zero());
+        let cases = [
+            ("shutdown_timeout = \"10s\"\ndrain_grace = \"10s\"\n".to_owned(), 2, "`drain_grace`: must be shorter than `shutdown_timeout` (10s)"),
+            (format!("{tcp}max_connection_age = \"500ms\"\n"), 5, "`listener[0].max_connection_age`: must be at least 1s"),
+            ("[[listener]]\nprotocol = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:1\"\nmax_connection_age = \"1m\"\n".to_owned(), 5, "udp has no connections"),
+        ];
+        for (text, line, needle) in cases {
+            let e = Config::from_toml(&text).unwrap_err();
             assert_eq!(e.line, Some(line), "{text:?} gave {e}");
             assert!(e.to_string().contains(needle), "{text:?} gave {e}");
         }

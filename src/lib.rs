@@ -66,6 +66,7 @@ pub struct Running {
     pub listeners: Vec<BoundListener>,
     pub admin_address: SocketAddr,
     shutdown: CancellationToken,
+    skip_grace: CancellationToken,
     done: JoinHandle<anyhow::Result<()>>,
 }
 
@@ -192,8 +193,10 @@ impl Gateway {
         tracing::info!(sink = sink_name, data_dir = %config.data_dir.display(), "logport is ready");
 
         let shutdown = CancellationToken::new();
+        let skip_grace = CancellationToken::new();
         let done = tokio::spawn(drain_on(
             shutdown.clone(),
+            (config.drain_grace, skip_grace.clone()),
             readiness,
             stop_accepting,
             drain,
@@ -208,6 +211,7 @@ impl Gateway {
             listeners: bound,
             admin_address,
             shutdown,
+            skip_grace,
             done,
         })
     }
@@ -216,6 +220,7 @@ impl Gateway {
 #[allow(clippy::too_many_arguments)]
 async fn drain_on(
     shutdown: CancellationToken,
+    (grace, skip_grace): (std::time::Duration, CancellationToken),
     readiness: Readiness,
     stop_accepting: CancellationToken,
     drain: CancellationToken,
@@ -227,6 +232,15 @@ async fn drain_on(
 ) -> anyhow::Result<()> {
     shutdown.cancelled().await;
     readiness.set(Phase::Draining);
+    if !grace.is_zero() {
+        // Still accepting: a balancer that has not yet seen /ready turn 503 may send shippers
+        // here, and refusing them would make them back off for nothing.
+        tracing::info!(drain_grace = ?grace, "draining: /ready answers 503; listeners close after drain_grace");
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {}
+            _ = skip_grace.cancelled() => tracing::info!("drain_grace skipped"),
+        }
+    }
     tracing::info!("draining: listeners closed, committing what is in flight");
     stop_accepting.cancel();
     for task in listener_tasks {
@@ -304,6 +318,7 @@ fn spawn_listener(
                         tls,
                         proxy,
                         max_connections: listener.max_connections,
+                        max_age: listener.max_connection_age,
                         handler,
                     }
                     .run(stop.clone(), drain.clone(), connections.clone());
@@ -351,6 +366,12 @@ impl Running {
     /// Starts the drain: `/ready` turns 503, listeners close, what was accepted is committed.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
+    }
+
+    /// Ends `drain_grace` early (a second SIGTERM/SIGINT: someone at a terminal is waiting).
+    pub fn skip_drain_grace(&self) -> impl Fn() + Send + 'static {
+        let skip = self.skip_grace.clone();
+        move || skip.cancel()
     }
 
     /// Waits until the gateway has drained (after [`Running::shutdown`]) or failed.

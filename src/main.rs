@@ -141,6 +141,12 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let signal = wait_for_signal(|| reload(config_path.as_deref(), &running)).await?;
         tracing::info!(signal, timeout = ?timeout, "shutting down");
         running.shutdown();
+        let skip_grace = running.skip_drain_grace();
+        tokio::spawn(async move {
+            if wait_for_signal(|| {}).await.is_ok() {
+                skip_grace();
+            }
+        });
         match tokio::time::timeout(timeout, running.wait()).await {
             Ok(Ok(())) => Ok(ExitCode::SUCCESS),
             Ok(Err(e)) => Err(e),

@@ -39,6 +39,8 @@ pub struct StreamListener<H> {
     /// PROXY protocol, read before the TLS handshake; `None` when the listener takes none.
     pub proxy: Option<Arc<Policy>>,
     pub max_connections: usize,
+    /// `max_connection_age`: zero for never.
+    pub max_age: Duration,
     pub handler: Arc<H>,
 }
 
@@ -55,6 +57,7 @@ impl<H: StreamHandler> StreamListener<H> {
         ];
         let open = metrics::gauge!("logport_connections_open", &labels);
         let accepted = metrics::counter!("logport_connections_accepted_total", &labels);
+        let aged = metrics::counter!("logport_connections_aged_total", &labels);
         let rejected = metrics::counter!("logport_connections_rejected_total", "listener" => self.name.to_string(), "reason" => "limit");
         let tls_failed = match self.tls {
             Some(_) => {
@@ -88,38 +91,71 @@ impl<H: StreamHandler> StreamListener<H> {
             };
             accepted.increment(1);
             let _ = socket.set_nodelay(true);
-            let (handler, tls, proxy, name, open, tls_failed, drain) = (
+            let (handler, tls, proxy, name, open, tls_failed, aged) = (
                 self.handler.clone(),
                 self.tls.clone(),
                 self.proxy.clone(),
                 self.name.clone(),
                 open.clone(),
                 tls_failed.clone(),
-                drain.clone(),
+                aged.clone(),
             );
+            // The connection's own drain: the gateway's, or its age. Sources close on it between
+            // batches, after their acks, whichever fired.
+            let close = drain.child_token();
+            let max_age = jittered(self.max_age);
             tasks.spawn(async move {
                 let _slot = slot;
                 open.increment(1.0);
-                let mut socket = socket;
-                if let Some((peer, proxied)) = proxied(proxy, &mut socket, peer, &drain).await {
-                    if let Some(stream) = handshake(socket, peer, tls, &name, &tls_failed).await {
-                        handler
-                            .serve(
-                                Connection {
-                                    stream,
-                                    peer,
-                                    listener: name,
-                                    proxied,
-                                },
-                                drain,
-                            )
-                            .await;
+                let serve = async {
+                    let mut socket = socket;
+                    if let Some((peer, proxied)) = proxied(proxy, &mut socket, peer, &close).await
+                    {
+                        if let Some(stream) = handshake(socket, peer, tls, &name, &tls_failed).await
+                        {
+                            let conn = Connection {
+                                stream,
+                                peer,
+                                listener: name.clone(),
+                                proxied,
+                            };
+                            handler.serve(conn, close.clone()).await;
+                        }
+                    }
+                };
+                match max_age {
+                    None => serve.await,
+                    Some(age) => {
+                        let expire = async {
+                            tokio::time::sleep(age).await;
+                            aged.increment(1);
+                            tracing::debug!(listener = %name, %peer, ?age, "max_connection_age reached: closing after the batch in flight");
+                            close.cancel();
+                            std::future::pending::<()>().await
+                        };
+                        tokio::select! {
+                            _ = serve => {}
+                            _ = expire => {}
+                        }
                     }
                 }
                 open.decrement(1.0);
             });
         }
     }
+}
+
+/// `max_connection_age` plus up to 10% (`None`: never), so that connections opened together, as
+/// after a restart, do not all come back at the same moment.
+fn jittered(age: Duration) -> Option<Duration> {
+    use std::hash::{BuildHasher, Hasher};
+    if age.is_zero() {
+        return None;
+    }
+    // A fresh RandomState is randomly keyed: a good enough source of jitter without a crate.
+    let random = std::hash::RandomState::new().build_hasher().finish();
+    let tenth = age.as_millis() as u64 / 10;
+    Some(age + Duration::from_millis(random % (tenth + 1)))
 }
 
 /// The peer the connection speaks for: the client a PROXY header names, or the socket's peer.

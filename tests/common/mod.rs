@@ -84,8 +84,21 @@ impl Gateway {
     /// port, 0, and `CERTS` for the repo's certs/) and `extra` top-level TOML.
     pub fn start(listeners: &str, extra: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
+        // No balancer watches a test's /ready: a drain need not wait for one (tests of the
+        // grace itself set it).
+        let grace = if extra.contains("drain_grace") {
+            ""
+        } else {
+            "drain_grace = \"0s\"\n"
+        };
+        // A test that restarts a node behind a balancer needs its admin port fixed: it says so.
+        let admin = if extra.contains("[admin]") {
+            ""
+        } else {
+            "[admin]\naddress = \"127.0.0.1:0\"\n"
+        };
         let config = format!(
-            "data_dir = \"{data}\"\nshutdown_timeout = \"20s\"\n{extra}\n[admin]\naddress = \"127.0.0.1:0\"\n\n{listeners}",
+            "data_dir = \"{data}\"\nshutdown_timeout = \"20s\"\n{grace}{extra}\n{admin}\n{listeners}",
             data = dir.path().join("data").display(),
             listeners = listeners.replace("PORT", "0").replace("CERTS", repo_path("certs").to_str().unwrap()),
         );

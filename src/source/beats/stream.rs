@@ -35,7 +35,8 @@ const EVENT_OVERHEAD: usize = 512;
 const SUB_BATCH_MAX: usize = 8 << 20;
 /// Read windows waiting for their acks. libbeat pipelines 2; beyond this the reader waits.
 const WINDOWS_QUEUED: usize = 32;
-/// While draining, a connection is closed once it has been quiet this long...
+/// While draining (or past `max_connection_age`), a connection is closed at the end of the window
+/// being read, or once it has been quiet this long inside one...
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
 /// ...or has been drained this long, whichever comes first.
 const DRAIN_MAX: Duration = Duration::from_secs(2);
@@ -189,7 +190,13 @@ impl Reader<'_> {
                     _ = self.closing.cancelled() => return End::Closing,
                 },
                 Some(started) => {
-                    // A sender that never pauses would otherwise keep a draining gateway alive.
+                    // Between windows: the acker acks what was read, then the connection closes
+                    // and the client sends its next window elsewhere. Closing inside one would
+                    // make it send again what was already committed.
+                    if self.tracker.lock().expect("tracker lock").read_in_window() == 0 {
+                        return End::Drained;
+                    }
+                    // A client stalled inside a window would otherwise keep a draining gateway alive.
                     let Some(left) = DRAIN_MAX.checked_sub(started.elapsed()) else {
                         return End::Drained;
                     };

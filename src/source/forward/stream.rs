@@ -25,7 +25,8 @@ use crate::warn_limit::WarnLimiter;
 const READ_SIZE: usize = 64 * 1024;
 /// A shaped event's bytes beyond twice its share of the message, for the estimate.
 const EVENT_OVERHEAD: usize = 512;
-/// While draining, a connection is closed once it has been quiet this long...
+/// While draining (or past `max_connection_age`), a connection is closed between two messages,
+/// or once it has been quiet this long inside one...
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
 /// ...or has been drained this long, whichever comes first.
 const DRAIN_MAX: Duration = Duration::from_secs(2);
@@ -106,6 +107,9 @@ impl StreamHandler for ForwardStream {
                         read = conn.stream.read_buf(&mut buf) => Wake::Read(read),
                         _ = drain.cancelled() => Wake::DrainStarted,
                     },
+                    // Between messages: what was read is committed and acked below, then the
+                    // connection closes and the client sends its next chunk elsewhere.
+                    Some(_) if buf.is_empty() => Wake::Quiet,
                     Some(started) => {
                         // A sender that never pauses would otherwise keep a draining gateway alive.
                         let left = DRAIN_MAX.saturating_sub(started.elapsed()).min(DRAIN_QUIET);

@@ -82,6 +82,7 @@ pub fn spawn(
                 listener: socket,
                 tls,
                 max_connections: listener.max_connections,
+                max_age: listener.max_connection_age,
                 proxy,
                 handler,
             }
