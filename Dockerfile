@@ -30,8 +30,10 @@ USER logport
 VOLUME /var/lib/logport
 # syslog TCP+UDP, syslog TLS (when configured), beats, GELF UDP+TCP, forward (+ its UDP heartbeat), admin API
 EXPOSE 5514/tcp 5514/udp 6514/tcp 5044/tcp 12201/udp 12201/tcp 24224/tcp 24224/udp 9600/tcp
-# /health: the process serves; bash's /dev/tcp spares the image an HTTP client.
+# /health: the process serves (bash's /dev/tcp spares the image an HTTP client). Set
+# LOGPORT_ADMIN_PORT when your configuration moves the admin API off 9600.
+ENV LOGPORT_ADMIN_PORT=9600
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s \
-  CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9600 && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '200 OK' <&3"]
+  CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/$LOGPORT_ADMIN_PORT && printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '200 OK' <&3"]
 ENTRYPOINT ["logport"]
 CMD ["run", "--config", "/etc/logport/logport.toml"]
