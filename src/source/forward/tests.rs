@@ -178,6 +178,18 @@ fn config_errors_name_the_key() {
     let ok = check(&format!("{LISTENER}[listener.forward]\nshared_key = \"k\"\nself_hostname = \"gw\"\nusers = [{{ username = \"a\", password = \"b\" }}]\nchunk_size_limit = \"16MiB\"\n")).unwrap();
     assert_eq!(ok.listeners[0].forward.users.len(), 1);
     assert_eq!(ok.listeners[0].forward.chunk_size_limit.0, 16 << 20);
+    assert!(
+        !ok.listeners[0].forward.join_partials,
+        "off by default, as in Logstash"
+    );
+    let joining = check(&format!(
+        "{LISTENER}[listener.forward]\njoin_partials = true\npartial_timeout = \"2s\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        joining.listeners[0].forward.partial_timeout,
+        std::time::Duration::from_secs(2)
+    );
     for (table, key) in [
         (
             "users = [{ username = \"a\", password = \"b\" }]",
@@ -190,6 +202,9 @@ fn config_errors_name_the_key() {
             "forward.self_hostname",
         ),
         ("sharedkey = \"k\"", "sharedkey"),
+        ("partial_max_bytes = \"1KiB\"", "forward.partial_max_bytes"),
+        ("partial_timeout = \"0s\"", "forward.partial_timeout"),
+        ("partial_timeout = \"soon\"", "forward.partial_timeout"),
     ] {
         let e = check(&format!("{LISTENER}[listener.forward]\n{table}\n")).unwrap_err();
         assert!(e.contains(key), "{table}: {e}");
