@@ -38,8 +38,11 @@ for w in "${want[@]}"; do
     [ "$w" = rust ] && extra=(--include=gcc,g++,libc6-dev,make,pkg-config,perl,ca-certificates)
     debootstrap --variant=minbase "${extra[@]}" bookworm "$r" "$mirror" >"$work/debootstrap-$w.log" 2>&1 \
       || { tail -n 20 "$work/debootstrap-$w.log" >&2; echo "docker-base-images: debootstrap failed" >&2; exit 1; }
-    rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/lib/apt/lists/*
+    rm -rf "$r"/var/cache/apt/archives/*.deb "$r"/var/lib/apt/lists/* "$r"/var/cache/debconf/*-old
     if [ "$w" = debian ]; then
+      # What the official slim image leaves out too: docs, manuals, translations.
+      rm -rf "$r"/usr/share/doc/* "$r"/usr/share/man/* "$r"/usr/share/info/* "$r"/usr/share/locale/* \
+        "$r"/usr/share/lintian "$r"/var/log/*.log "$r"/var/cache/apt/*.bin
       tar --numeric-owner -C "$r" -c . | "$docker" import - debian:bookworm-slim >/dev/null
     else
       sysroot=$(rustc --print sysroot)

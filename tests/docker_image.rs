@@ -1,13 +1,12 @@
 //! The image: builds the Dockerfile offline (scripts/docker-image.sh: local base images, vendored
-//! crates, BuildKit cache mounts kept in a daemon data root under target/, so only the first build
-//! compiles everything), runs the gateway container, has another container log to it through
+//! crates, BuildKit cache mounts kept in a shared daemon data root, so only the first build on a
+//! machine compiles everything), runs the gateway container, has another container log to it through
 //! Docker's fluentd and gelf drivers, reads the events back with `logport read` inside the
 //! gateway's container, and stops it with `docker stop`: the gateway drains and exits 0.
 
 mod common;
 
 use std::net::{TcpListener, UdpSocket};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::docker::Docker;
@@ -28,9 +27,8 @@ fn free_port() -> u16 {
 
 #[test]
 fn the_image_builds_offline_runs_healthy_takes_docker_logs_and_drains_on_docker_stop() {
-    // Kept between runs: the base images and the builder's cargo cache.
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docker-image");
-    let docker = Docker::start(Some(&root));
+    // Kept between runs and checkouts: the base images and the builder's cargo cache.
+    let docker = Docker::start(Some(&common::docker::shared_data_root()));
     docker.base_images(&["busybox"]);
 
     let started = Instant::now();

@@ -21,6 +21,16 @@ pub struct Docker {
     /// Socket, exec root and daemon log: short paths (unix sockets are limited to 108 bytes).
     _run: tempfile::TempDir,
     _data: Option<tempfile::TempDir>,
+    /// Held while a kept data root is in use: one daemon per data root, whichever worktree runs.
+    _lock: Option<std::fs::File>,
+}
+
+/// The data root kept between runs (base images, the image build's cargo cache), shared by every
+/// checkout on the machine so that only the first build anywhere compiles all crates.
+pub fn shared_data_root() -> PathBuf {
+    std::env::var_os("LOGPORT_TEST_DOCKER_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/logport-test-docker"))
 }
 
 impl Docker {
@@ -42,14 +52,17 @@ impl Docker {
             .prefix("lpd")
             .tempdir_in("/tmp")
             .unwrap();
-        let (data_root, data) = match data_root {
+        let (data_root, data, lock) = match data_root {
             Some(p) => {
                 std::fs::create_dir_all(p).unwrap();
-                (p.to_path_buf(), None)
+                let lock = std::fs::File::create(p.with_extension("lock")).unwrap();
+                // Waits while another test run (another checkout) has a daemon on this root.
+                lock.lock().unwrap();
+                (p.to_path_buf(), None, Some(lock))
             }
             None => {
                 let d = tempfile::tempdir().unwrap();
-                (d.path().to_path_buf(), Some(d))
+                (d.path().to_path_buf(), Some(d), None)
             }
         };
         let sock = run.path().join("d.sock");
@@ -80,6 +93,7 @@ impl Docker {
             log,
             _run: run,
             _data: data,
+            _lock: lock,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
