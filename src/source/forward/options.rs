@@ -1,5 +1,7 @@
 //! `[listener.forward]`: the options in_forward has that logport keeps, under in_forward's names.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ByteSize, ListenerConfig, Transport};
@@ -32,6 +34,15 @@ pub struct ForwardOptions {
     /// True renames it to `message` (when the record has no `message`), which is what the
     /// pipelines behind other inputs read.
     pub message_from_log: bool,
+    /// Re-join the pieces Docker's fluentd driver splits lines over 16KiB into (records with
+    /// `partial_message`); off by default, as Logstash's fluent codec keeps them apart.
+    pub join_partials: bool,
+    /// A joined line's `log` stops growing here: what is held is emitted and a new join starts.
+    pub partial_max_bytes: ByteSize,
+    /// A line whose last piece has not come this long after its first is emitted as far as
+    /// it goes (counted in `logport_forward_partial_joins_total{outcome="timed_out"}`).
+    #[serde(with = "crate::config::duration_text")]
+    pub partial_timeout: Duration,
 }
 
 impl Default for ForwardOptions {
@@ -44,6 +55,9 @@ impl Default for ForwardOptions {
             chunk_size_limit: ByteSize(DEFAULT_CHUNK_SIZE_LIMIT),
             skip_invalid_event: true,
             message_from_log: true,
+            join_partials: false,
+            partial_max_bytes: ByteSize(1 << 20),
+            partial_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -118,6 +132,18 @@ pub fn check(listener: &ListenerConfig) -> Result<(), (Vec<&'static str>, String
         return Err((
             vec!["forward", "chunk_size_limit"],
             "must be between 1KiB and 1GiB".into(),
+        ));
+    }
+    if !(16 << 10..=64 << 20).contains(&o.partial_max_bytes.0) {
+        return Err((
+            vec!["forward", "partial_max_bytes"],
+            "must be between 16KiB (one piece) and 64MiB".into(),
+        ));
+    }
+    if !(Duration::from_millis(10)..=Duration::from_secs(600)).contains(&o.partial_timeout) {
+        return Err((
+            vec!["forward", "partial_timeout"],
+            "must be between 10ms and 10m".into(),
         ));
     }
     Ok(())

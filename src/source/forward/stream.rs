@@ -13,6 +13,8 @@ use logport_forward::{Decoder, ErrorKind, Limits, RawMessage};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
+use super::partial::{Joined, Joiner};
+use super::recent::RecentAcks;
 use super::security::{reason_label, Security};
 use super::shape::{Peer, Shaper};
 use crate::batch::{Ack, Commit};
@@ -46,6 +48,13 @@ pub struct ForwardStream {
     pub invalid_events: metrics::Counter,
     pub acks: metrics::Counter,
     pub invalid_warning: std::sync::Mutex<WarnLimiter>,
+    /// `join_partials`: the bounds of one join (`partial_max_bytes`, `partial_timeout`).
+    pub partials: Option<(usize, Duration)>,
+    /// `logport_forward_partial_joins_total`, indexed by `Outcome`.
+    pub partial_joins: [metrics::Counter; 3],
+    /// Chunks committed recently, so that a client's resend is acked, not committed twice.
+    pub recent: std::sync::Mutex<RecentAcks>,
+    pub duplicates: metrics::Counter,
 }
 
 /// How a connection ended, for the log line.
@@ -66,6 +75,8 @@ type Pending = (Pin<Box<dyn Future<Output = Commit> + Send>>, Vec<Vec<u8>>);
 enum Wake {
     Read(std::io::Result<usize>),
     Committed(Commit),
+    /// The oldest open join of split lines has waited `partial_timeout`.
+    PartialsDue,
     DrainStarted,
     Quiet,
 }
@@ -92,6 +103,7 @@ impl StreamHandler for ForwardStream {
         let mut apps = AppCache::default();
         let mut pending: VecDeque<Pending> = VecDeque::new();
         let mut drain_started: Option<Instant> = None;
+        let mut joiner = self.partials.map(|(bytes, wait)| Joiner::new(bytes, wait));
         let end = loop {
             buf.reserve(READ_SIZE);
             let wake = {
@@ -101,9 +113,16 @@ impl StreamHandler for ForwardStream {
                         None => std::future::pending().await,
                     }
                 };
+                let partials_due = async {
+                    match joiner.as_ref().and_then(Joiner::next_deadline) {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 match drain_started {
                     None => tokio::select! {
                         commit = commit => Wake::Committed(commit),
+                        _ = partials_due => Wake::PartialsDue,
                         read = conn.stream.read_buf(&mut buf) => Wake::Read(read),
                         _ = drain.cancelled() => Wake::DrainStarted,
                     },
@@ -133,6 +152,30 @@ impl StreamHandler for ForwardStream {
                         Ok(()) => continue,
                         Err(e) => break End::Error(e),
                     }
+                }
+                Wake::PartialsDue => {
+                    match self
+                        .admit(
+                            Vec::new(),
+                            peer,
+                            &peer_ip,
+                            now(),
+                            &mut values,
+                            &mut scratch,
+                            &mut apps,
+                            &mut joiner,
+                            false,
+                        )
+                        .await
+                    {
+                        Ok(next) => pending.extend(next),
+                        Err(Admitted::Bad(end, next)) => {
+                            pending.extend(next);
+                            break end;
+                        }
+                        Err(Admitted::Refused) => break End::Error("the sink has stopped".into()),
+                    }
+                    continue;
                 }
                 Wake::Read(read) => read,
             };
@@ -184,6 +227,8 @@ impl StreamHandler for ForwardStream {
                         &mut values,
                         &mut scratch,
                         &mut apps,
+                        &mut joiner,
+                        false,
                     )
                     .await
                 {
@@ -207,6 +252,26 @@ impl StreamHandler for ForwardStream {
                 break End::OneShot;
             }
         };
+        // Pieces of split lines held when the connection ends will never be completed here.
+        if joiner.as_ref().is_some_and(|j| j.next_deadline().is_some()) {
+            match self
+                .admit(
+                    Vec::new(),
+                    peer,
+                    &peer_ip,
+                    now(),
+                    &mut values,
+                    &mut scratch,
+                    &mut apps,
+                    &mut joiner,
+                    true,
+                )
+                .await
+            {
+                Ok(next) | Err(Admitted::Bad(_, next)) => pending.extend(next),
+                Err(Admitted::Refused) => {}
+            }
+        }
         // What was accepted is committed whatever ended the connection; its acks still go out
         // (a peer that is gone simply does not read them).
         let end = match end {
@@ -254,6 +319,18 @@ impl StreamHandler for ForwardStream {
             ),
         }
     }
+}
+
+/// One Batch being shaped, and what shaping needs.
+struct Shaped<'a, 'b> {
+    who: Peer<'a>,
+    peer: std::net::SocketAddr,
+    received: (i64, u32),
+    received_ns: i64,
+    events: Vec<Event>,
+    values: &'b mut BytesMut,
+    scratch: &'b mut Vec<u8>,
+    apps: &'b mut AppCache,
 }
 
 /// Why a read's messages were not all admitted.
@@ -341,7 +418,8 @@ impl ForwardStream {
     }
 
     /// Decodes and shapes one read's messages into one Batch and sends it, the budget reserved
-    /// first. Returns the acks to write once that Batch is committed.
+    /// first. Returns the acks to write once that Batch is committed. With `join_partials`,
+    /// split lines whose wait is over (every open one with `flush_all`) go first: they are older.
     #[allow(clippy::too_many_arguments)]
     async fn admit(
         &self,
@@ -352,22 +430,43 @@ impl ForwardStream {
         values: &mut BytesMut,
         scratch: &mut Vec<u8>,
         apps: &mut AppCache,
+        joiner: &mut Option<Joiner>,
+        flush_all: bool,
     ) -> Result<Option<Pending>, Admitted> {
+        let clock = Instant::now();
+        let ready = match joiner {
+            Some(j) if flush_all => j.take_all(),
+            Some(j) => j.expired(clock),
+            None => Vec::new(),
+        };
         let estimate = raws
             .iter()
             .map(|r| 2 * r.bytes.len() + EVENT_OVERHEAD)
+            .chain(ready.iter().map(|j| 2 * j.bytes + EVENT_OVERHEAD))
             .sum();
         // Waiting here (budget or sink queue full) stops reading: TCP backpressure.
         let mut reservation = self.pipeline.budget.reserve(estimate).await;
-        let received_ns = received.0 * 1_000_000_000 + i64::from(received.1);
-        let who = Peer {
-            ip: peer_ip,
-            port: peer.port(),
+        let mut out = Shaped {
+            who: Peer {
+                ip: peer_ip,
+                port: peer.port(),
+            },
+            peer,
+            received,
+            received_ns: received.0 * 1_000_000_000 + i64::from(received.1),
+            events: Vec::new(),
+            values,
+            scratch,
+            apps,
         };
-        let mut events = Vec::new();
         let mut acks = Vec::new();
         let mut bad = None;
-        'messages: for raw in raws {
+        for joined in ready {
+            if let Err(end) = self.push_joined(&mut out, joined, 0) {
+                bad = Some(end);
+            }
+        }
+        'messages: for raw in raws.into_iter().filter(|_| bad.is_none()) {
             let chunk = match logport_forward::parse(&raw.bytes, raw.format, &self.limits) {
                 Ok(chunk) => chunk,
                 Err(e) => {
@@ -379,6 +478,17 @@ impl ForwardStream {
                     break;
                 }
             };
+            let ack = chunk.ack();
+            // A client that missed an ack resends the chunk under the same id, often on a new
+            // connection (Docker's driver does, see README): ack it again, commit it once.
+            if let Some(ack) = ack
+                .as_ref()
+                .filter(|a| self.recent.lock().unwrap().contains(a))
+            {
+                self.duplicates.increment(1);
+                acks.push(ack.clone());
+                continue;
+            }
             if chunk.skipped > 0 {
                 if !self.skip_invalid_event {
                     bad = Some(End::Bad(
@@ -400,48 +510,32 @@ impl ForwardStream {
             }
             // Fluent Bit sends metrics and traces (not log events) with a non-zero signal.
             let logs = chunk.options.fluent_signal.unwrap_or(0) == 0;
-            let first = events.len();
+            let first = out.events.len();
             for entry in chunk.entries.iter().filter(|_| logs) {
-                let app = self.shaper.shape(
-                    &chunk.tag,
-                    entry.time,
-                    &entry.record,
-                    &who,
-                    received,
-                    values,
-                    scratch,
-                    apps,
-                );
-                let value = values.split().freeze();
-                if value.len() > self.max_event {
-                    events.truncate(first);
-                    bad = Some(End::Bad(
-                        "event_too_large",
-                        format!(
-                            "an event of {} bytes in the message at stream offset {} exceeds max_message_bytes ({})",
-                            value.len(),
-                            raw.offset,
-                            self.max_event
-                        ),
-                        raw.offset,
-                    ));
+                let fed = joiner
+                    .as_mut()
+                    .and_then(|j| j.feed(&chunk.tag, entry.time, &entry.record, clock));
+                let pushed = match fed {
+                    None => self.push(&mut out, &chunk.tag, entry.time, &entry.record, raw.offset),
+                    Some(ready) => ready
+                        .into_iter()
+                        .try_for_each(|j| self.push_joined(&mut out, j, raw.offset)),
+                };
+                if let Err(end) = pushed {
+                    out.events.truncate(first);
+                    bad = Some(end);
                     break 'messages;
                 }
-                events.push(Event {
-                    app,
-                    protocol: Protocol::Forward,
-                    peer,
-                    received_ns,
-                    value,
-                });
             }
-            if let Some(ack) = chunk.ack() {
+            if let Some(ack) = ack {
                 acks.push(ack);
             }
         }
+        let events = out.events;
         let pending = if events.is_empty() {
             drop(reservation);
-            // Nothing to commit (every entry invalid, or not logs): in_forward still acks.
+            // Nothing to commit (every entry invalid, not logs, or a piece of a line held for
+            // joining): in_forward still acks.
             (!acks.is_empty()).then(|| {
                 let done: Pin<Box<dyn Future<Output = Commit> + Send>> =
                     Box::pin(async { Commit::Committed });
@@ -478,6 +572,58 @@ impl ForwardStream {
         }
     }
 
+    fn push_joined(
+        &self,
+        out: &mut Shaped<'_, '_>,
+        joined: Joined,
+        offset: u64,
+    ) -> Result<(), End> {
+        self.partial_joins[joined.outcome as usize].increment(1);
+        self.push(out, &joined.tag, joined.time, &joined.record, offset)
+    }
+
+    /// Shapes one entry into `out`; an event over `max_message_bytes` is bad input.
+    fn push(
+        &self,
+        out: &mut Shaped<'_, '_>,
+        tag: &str,
+        time: logport_forward::EventTime,
+        record: &logport_forward::rmpv::Value,
+        offset: u64,
+    ) -> Result<(), End> {
+        let app = self.shaper.shape(
+            tag,
+            time,
+            record,
+            &out.who,
+            out.received,
+            out.values,
+            out.scratch,
+            out.apps,
+        );
+        let value = out.values.split().freeze();
+        if value.len() > self.max_event {
+            return Err(End::Bad(
+                "event_too_large",
+                format!(
+                    "an event of {} bytes in the message at stream offset {} exceeds max_message_bytes ({})",
+                    value.len(),
+                    offset,
+                    self.max_event
+                ),
+                offset,
+            ));
+        }
+        out.events.push(Event {
+            app,
+            protocol: Protocol::Forward,
+            peer: out.peer,
+            received_ns: out.received_ns,
+            value,
+        });
+        Ok(())
+    }
+
     /// Writes the acks of a committed Batch; a failed commit is never acked (the client resends).
     async fn write_acks(
         &self,
@@ -487,6 +633,12 @@ impl ForwardStream {
     ) -> Result<(), String> {
         if let Commit::Failed(e) = commit {
             return Err(format!("commit failed, nothing acknowledged: {e}"));
+        }
+        {
+            let mut recent = self.recent.lock().unwrap();
+            for ack in acks {
+                recent.insert(ack.clone());
+            }
         }
         let all: Vec<u8> = acks.concat();
         write(conn, &all)

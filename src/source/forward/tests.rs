@@ -178,6 +178,18 @@ fn config_errors_name_the_key() {
     let ok = check(&format!("{LISTENER}[listener.forward]\nshared_key = \"k\"\nself_hostname = \"gw\"\nusers = [{{ username = \"a\", password = \"b\" }}]\nchunk_size_limit = \"16MiB\"\n")).unwrap();
     assert_eq!(ok.listeners[0].forward.users.len(), 1);
     assert_eq!(ok.listeners[0].forward.chunk_size_limit.0, 16 << 20);
+    assert!(
+        !ok.listeners[0].forward.join_partials,
+        "off by default, as in Logstash"
+    );
+    let joining = check(&format!(
+        "{LISTENER}[listener.forward]\njoin_partials = true\npartial_timeout = \"2s\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        joining.listeners[0].forward.partial_timeout,
+        std::time::Duration::from_secs(2)
+    );
     for (table, key) in [
         (
             "users = [{ username = \"a\", password = \"b\" }]",
@@ -190,6 +202,9 @@ fn config_errors_name_the_key() {
             "forward.self_hostname",
         ),
         ("sharedkey = \"k\"", "sharedkey"),
+        ("partial_max_bytes = \"1KiB\"", "forward.partial_max_bytes"),
+        ("partial_timeout = \"0s\"", "forward.partial_timeout"),
+        ("partial_timeout = \"soon\"", "forward.partial_timeout"),
     ] {
         let e = check(&format!("{LISTENER}[listener.forward]\n{table}\n")).unwrap_err();
         assert!(e.contains(key), "{table}: {e}");
@@ -232,6 +247,15 @@ mod stream {
     }
 
     fn start_with(skip_invalid_event: bool, budget_bytes: u64, deny_keepalive: bool) -> Setup {
+        start_full(skip_invalid_event, budget_bytes, deny_keepalive, None)
+    }
+
+    fn start_full(
+        skip_invalid_event: bool,
+        budget_bytes: u64,
+        deny_keepalive: bool,
+        partials: Option<(usize, Duration)>,
+    ) -> Setup {
         let (tx, batches) = mpsc::channel(16);
         let budget = Budget::new(budget_bytes);
         let name: std::sync::Arc<str> = "t".into();
@@ -255,6 +279,13 @@ mod stream {
             invalid_events: metrics::Counter::noop(),
             acks: metrics::Counter::noop(),
             invalid_warning: std::sync::Mutex::new(WarnLimiter::new(Duration::from_secs(10))),
+            partials,
+            partial_joins: [(); 3].map(|_| metrics::Counter::noop()),
+            recent: std::sync::Mutex::new(super::super::recent::RecentAcks::new(
+                100,
+                Duration::from_secs(60),
+            )),
+            duplicates: metrics::Counter::noop(),
         });
         let (client, server) = tokio::io::duplex(1 << 16);
         let conn = Connection {
@@ -333,6 +364,95 @@ mod stream {
         let batch = s.batches.recv().await.unwrap();
         assert_eq!(batch.events.len(), 1);
         assert!(batch.reservation.is_some());
+    }
+
+    /// A piece of a split line as Docker's fluentd driver sends it with `fluentd-request-ack`.
+    fn piece(ordinal: u32, last: bool, log: &str, chunk: &str) -> Vec<u8> {
+        let record = Value::Map(vec![
+            ("container_name".into(), "/web".into()),
+            ("source".into(), "stdout".into()),
+            ("log".into(), log.into()),
+            ("partial_message".into(), "true".into()),
+            ("partial_id".into(), "p1".into()),
+            ("partial_ordinal".into(), ordinal.to_string().into()),
+            ("partial_last".into(), last.to_string().into()),
+        ]);
+        let mut out = Vec::new();
+        let opts = ClientOptions {
+            chunk: Some(chunk.as_bytes().to_vec()),
+            size: None,
+        };
+        encode_message(&mut out, "t", Time::Int(1), &record, Some(&opts));
+        out
+    }
+
+    #[tokio::test]
+    async fn split_lines_are_joined_and_each_piece_is_acked_so_the_driver_goes_on() {
+        let mut s = start_full(
+            true,
+            1 << 20,
+            false,
+            Some((1 << 20, Duration::from_secs(60))),
+        );
+        s.client
+            .write_all(&piece(1, false, "aa", "k1"))
+            .await
+            .unwrap();
+        // The driver waits for this ack before it sends the next piece: holding it back
+        // would stall the container until the driver's timeout.
+        assert_eq!(read_some(&mut s.client).await, b"\x81\xa3ack\xa2k1");
+        assert!(
+            s.batches.try_recv().is_err(),
+            "a piece alone is not an event"
+        );
+        s.client
+            .write_all(&piece(2, true, "bb", "k2"))
+            .await
+            .unwrap();
+        let batch = s.batches.recv().await.unwrap();
+        assert_eq!(batch.events.len(), 1);
+        let v: serde_json::Value = serde_json::from_slice(&batch.events[0].value).unwrap();
+        assert_eq!(v["message"], "aabb");
+        assert!(v.get("partial_id").is_none());
+        assert!(
+            nothing_to_read(&mut s.client).await,
+            "the last piece waits for the commit"
+        );
+        batch.ack.resolve(Commit::Committed);
+        assert_eq!(read_some(&mut s.client).await, b"\x81\xa3ack\xa2k2");
+    }
+
+    #[tokio::test]
+    async fn a_line_whose_last_piece_never_comes_is_emitted_after_the_timeout() {
+        let mut s = start_full(
+            true,
+            1 << 20,
+            false,
+            Some((1 << 20, Duration::from_millis(50))),
+        );
+        s.client
+            .write_all(&piece(1, false, "aa", "k1"))
+            .await
+            .unwrap();
+        let batch = tokio::time::timeout(Duration::from_secs(5), s.batches.recv())
+            .await
+            .expect("emitted after the timeout")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&batch.events[0].value).unwrap();
+        assert_eq!(v["message"], "aa");
+    }
+
+    #[tokio::test]
+    async fn a_resent_chunk_is_acked_again_but_committed_once() {
+        let mut s = start(true, 1 << 20);
+        s.client.write_all(&message(0, "r1")).await.unwrap();
+        let batch = s.batches.recv().await.unwrap();
+        batch.ack.resolve(Commit::Committed);
+        assert_eq!(read_some(&mut s.client).await, b"\x81\xa3ack\xa2r1");
+        // Docker's driver resends a chunk whose ack it missed, under the same id.
+        s.client.write_all(&message(0, "r1")).await.unwrap();
+        assert_eq!(read_some(&mut s.client).await, b"\x81\xa3ack\xa2r1");
+        assert!(s.batches.try_recv().is_err(), "not committed twice");
     }
 
     pub fn start_json_oneshot() -> (DuplexStream, mpsc::Receiver<Batch>) {
