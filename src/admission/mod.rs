@@ -29,7 +29,8 @@ type Sleep = Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + 
 /// The rules in force; replaced whole on reload (SIGHUP).
 struct Rules<C: Clock> {
     limits: Limits<C>,
-    shares: Shares,
+    shares: Arc<Shares>,
+    share: f64,
 }
 
 /// Per-app limits and shares, applied to every batch on its way to the sink.
@@ -70,7 +71,8 @@ impl<C: Clock + Clone + Send + Sync> Admission<C> {
         Admission {
             rules: RwLock::new(Arc::new(Rules {
                 limits: Limits::new(config, clock.clone()),
-                shares: Shares::new(budget_bytes, config.app_share),
+                shares: Arc::new(Shares::new(budget_bytes, config.app_share)),
+                share: config.app_share,
             })),
             budget_bytes,
             clock,
@@ -83,9 +85,17 @@ impl<C: Clock + Clone + Send + Sync> Admission<C> {
     /// New limits from a reloaded configuration. Batches already admitted keep what they hold;
     /// the buckets start full. (`max_app_labels` keeps its value from startup.)
     pub fn reload(&self, config: &LimitsConfig) {
+        let old = self.current();
+        // The shares in use stay counted unless their size changes.
+        let shares = if old.share == config.app_share {
+            old.shares.clone()
+        } else {
+            Arc::new(Shares::new(self.budget_bytes, config.app_share))
+        };
         let rules = Rules {
             limits: Limits::new(config, self.clock.clone()),
-            shares: Shares::new(self.budget_bytes, config.app_share),
+            shares,
+            share: config.app_share,
         };
         *self.rules.write().expect("not poisoned") = Arc::new(rules);
     }
@@ -103,7 +113,15 @@ impl<C: Clock + Clone + Send + Sync> Admission<C> {
     /// where an app is over its rate in `throttle` mode, or over its share: that connection
     /// slows down, nobody else. A datagram source cannot wait: such events are dropped and
     /// counted, as are events over their rate in `drop` mode.
-    pub async fn admit(&self, mut events: Vec<Event>, can_wait: bool) -> Admitted {
+    ///
+    /// Before it waits, it drops `held` (the batch's global reservation), so that a batch
+    /// waiting on its own app holds nothing the other apps need; the caller reserves again.
+    pub async fn admit<T>(
+        &self,
+        mut events: Vec<Event>,
+        can_wait: bool,
+        held: &mut Option<T>,
+    ) -> Admitted {
         let rules = self.current();
         let mut shares = Vec::new();
         // The apps of this batch with their event counts and bytes; almost always one.
@@ -130,7 +148,7 @@ impl<C: Clock + Clone + Send + Sync> Admission<C> {
             let mut kept_bytes = *bytes;
             if !rule.is_unlimited() {
                 if can_wait && rule.excess == Excess::Throttle {
-                    let waited = self.throttle(rule, app, *count, *bytes).await;
+                    let waited = self.throttle(rule, app, *count, *bytes, held).await;
                     if !waited.is_zero() {
                         counters.throttled_ms.increment(waited.as_millis() as u64);
                     }
@@ -157,7 +175,13 @@ impl<C: Clock + Clone + Send + Sync> Admission<C> {
                 continue;
             }
             if can_wait {
-                shares.push(rules.shares.acquire(app, kept_bytes).await);
+                match rules.shares.try_acquire(app, kept_bytes) {
+                    Some(p) => shares.push(p),
+                    None => {
+                        held.take();
+                        shares.push(rules.shares.acquire(app, kept_bytes).await);
+                    }
+                }
             } else {
                 match rules.shares.try_acquire(app, kept_bytes) {
                     Some(p) => shares.push(p),
@@ -190,12 +214,13 @@ impl<C: Clock + Clone + Send + Sync> Admission<C> {
 
     /// Waits until `count` events of `bytes` bytes conform to the app's rates, in pieces no
     /// larger than its bursts. Returns how long it waited.
-    async fn throttle(
+    async fn throttle<T>(
         &self,
         rule: &limits::AppRule<C>,
         app: &Arc<str>,
         count: u32,
         bytes: usize,
+        held: &mut Option<T>,
     ) -> Duration {
         let (burst_events, burst_bytes) = rule.burst();
         let mut waited = Duration::ZERO;
@@ -212,6 +237,7 @@ impl<C: Clock + Clone + Send + Sync> Admission<C> {
                             events_left -= e;
                             e = 0;
                         }
+                        held.take();
                         (self.sleep)(wait).await;
                         waited += wait;
                     }
@@ -259,6 +285,13 @@ mod tests {
         }
     }
 
+    impl Admission<FakeRelativeClock> {
+        async fn admit_now(&self, events: Vec<Event>, can_wait: bool) -> Admitted {
+            let mut held = Some(());
+            self.admit(events, can_wait, &mut held).await
+        }
+    }
+
     /// An admission on a fake clock whose "sleep" advances that clock at once and records it.
     fn admission(config: LimitsConfig) -> (Admission<FakeRelativeClock>, Arc<Mutex<Duration>>) {
         let clock = FakeRelativeClock::default();
@@ -283,7 +316,7 @@ mod tests {
             ..Default::default()
         });
         let got = a
-            .admit((0..100).map(|i| event("a", i, 10)).collect(), true)
+            .admit_now((0..100).map(|i| event("a", i, 10)).collect(), true)
             .await;
         assert_eq!(got.events.len(), 100);
         assert_eq!(
@@ -294,11 +327,33 @@ mod tests {
         // A stream of another app is not delayed by a's debt.
         *slept.lock().unwrap() = Duration::ZERO;
         let got = a
-            .admit((0..10).map(|i| event("b", i, 10)).collect(), true)
+            .admit_now((0..10).map(|i| event("b", i, 10)).collect(), true)
             .await;
         assert_eq!(
             (got.events.len(), *slept.lock().unwrap()),
             (10, Duration::ZERO)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_gives_its_budget_back_while_it_waits_for_its_app() {
+        let (a, _) = admission(LimitsConfig {
+            events_per_second: 10,
+            ..Default::default()
+        });
+        let mut held = Some(());
+        a.admit((0..5).map(|i| event("a", i, 10)).collect(), true, &mut held)
+            .await;
+        assert!(held.is_some(), "within its rate: the reservation is kept");
+        a.admit(
+            (0..50).map(|i| event("a", i, 10)).collect(),
+            true,
+            &mut held,
+        )
+        .await;
+        assert!(
+            held.is_none(),
+            "a throttled batch must not hold the global budget while it sleeps"
         );
     }
 
@@ -309,7 +364,7 @@ mod tests {
             ..Default::default()
         });
         let got = a
-            .admit((0..30).map(|i| event("a", i, 100)).collect(), true)
+            .admit_now((0..30).map(|i| event("a", i, 100)).collect(), true)
             .await;
         assert_eq!(got.events.len(), 30);
         assert_eq!(
@@ -329,7 +384,7 @@ mod tests {
         let batch: Vec<Event> = (0..20)
             .map(|i| event(if i % 2 == 0 { "a" } else { "b" }, i, 10))
             .collect();
-        let got = a.admit(batch, true).await;
+        let got = a.admit_now(batch, true).await;
         let kept: Vec<(String, String)> = got
             .events
             .iter()
@@ -359,7 +414,7 @@ mod tests {
             ..Default::default()
         });
         let got = a
-            .admit((0..20).map(|i| event("a", i, 10)).collect(), false)
+            .admit_now((0..20).map(|i| event("a", i, 10)).collect(), false)
             .await;
         assert_eq!(
             (got.events.len(), *slept.lock().unwrap()),
@@ -384,14 +439,14 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            a.admit((0..50).map(|i| event("noisy", i, 10)).collect(), true)
+            a.admit_now((0..50).map(|i| event("noisy", i, 10)).collect(), true)
                 .await
                 .events
                 .len(),
             2
         );
         assert_eq!(
-            a.admit((0..50).map(|i| event("quiet", i, 10)).collect(), true)
+            a.admit_now((0..50).map(|i| event("quiet", i, 10)).collect(), true)
                 .await
                 .events
                 .len(),
@@ -407,7 +462,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            a.admit((0..10).map(|i| event("a", i, 10)).collect(), true)
+            a.admit_now((0..10).map(|i| event("a", i, 10)).collect(), true)
                 .await
                 .events
                 .len(),
@@ -419,7 +474,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            a.admit((0..10).map(|i| event("a", i, 10)).collect(), true)
+            a.admit_now((0..10).map(|i| event("a", i, 10)).collect(), true)
                 .await
                 .events
                 .len(),
@@ -427,7 +482,7 @@ mod tests {
         );
         a.reload(&LimitsConfig::default());
         assert_eq!(
-            a.admit((0..1000).map(|i| event("a", i, 10)).collect(), true)
+            a.admit_now((0..1000).map(|i| event("a", i, 10)).collect(), true)
                 .await
                 .events
                 .len(),
@@ -443,7 +498,7 @@ mod tests {
             ..Default::default()
         });
         let held = a
-            .admit(
+            .admit_now(
                 (0..10).map(|i| event("flood", i, 120 << 10)).collect(),
                 true,
             )
@@ -455,19 +510,19 @@ mod tests {
         );
         // Datagrams of the flooding app are dropped while it holds its share; others pass.
         assert!(a
-            .admit(vec![event("flood", 99, 1000)], false)
+            .admit_now(vec![event("flood", 99, 1000)], false)
             .await
             .events
             .is_empty());
         assert_eq!(
-            a.admit(vec![event("calm", 0, 1000)], false)
+            a.admit_now(vec![event("calm", 0, 1000)], false)
                 .await
                 .events
                 .len(),
             1
         );
         // A stream of the flooding app waits until its earlier batch is committed.
-        let waiting = a.admit(vec![event("flood", 100, 1000)], true);
+        let waiting = a.admit_now(vec![event("flood", 100, 1000)], true);
         tokio::pin!(waiting);
         assert!(
             tokio::time::timeout(Duration::from_millis(50), &mut waiting)

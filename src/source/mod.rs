@@ -82,20 +82,30 @@ impl Pipeline {
         &self,
         events: Vec<Event>,
         ack: Ack,
-        mut reservation: Reservation,
+        reservation: Reservation,
     ) -> Result<(), Refused> {
         if self.batches.is_closed() {
             return Err(Refused);
         }
-        let admitted = self.admission.admit(events, self.can_wait).await;
+        // A batch that must wait for its app's rate or share gives its global budget back
+        // meanwhile (the admission takes it): a throttled app must not hold the budget every
+        // other app needs. It takes budget again once admitted.
+        let mut held = Some(reservation);
+        let admitted = self.admission.admit(events, self.can_wait, &mut held).await;
         if admitted.events.is_empty() {
             ack.resolve(Commit::Committed);
             return Ok(());
         }
         let size = admitted.events.iter().map(Event::size).sum();
-        if size < reservation.bytes() {
-            self.budget.resize(&mut reservation, size).await;
-        }
+        let reservation = match held {
+            Some(mut reservation) => {
+                if size < reservation.bytes() {
+                    self.budget.resize(&mut reservation, size).await;
+                }
+                reservation
+            }
+            None => self.budget.reserve(size).await,
+        };
         let mut batch = Batch::new(admitted.events, ack).with_reservation(reservation);
         batch.shares = admitted.shares;
         self.batches.send(batch).await.map_err(|_| Refused)
@@ -152,7 +162,21 @@ pub struct AppCache {
 impl AppCache {
     const SIZE: usize = 8;
 
+    /// App keys longer than this are cut (at a character boundary): a key becomes a Kafka
+    /// key, a map key in the limiters and shares, a metric label; a sender choosing 8 KiB
+    /// hostnames must not make each of those 8 KiB.
+    pub const MAX_APP: usize = 256;
+
     pub fn get(&mut self, app: &str) -> Arc<str> {
+        let app = if app.len() > Self::MAX_APP {
+            let mut end = Self::MAX_APP;
+            while !app.is_char_boundary(end) {
+                end -= 1;
+            }
+            &app[..end]
+        } else {
+            app
+        };
         if let Some(pos) = self.recent.iter().position(|a| &**a == app) {
             let hit = self.recent[pos].clone();
             if pos > 0 {
@@ -177,5 +201,21 @@ pub fn peer_ip_text(peer: SocketAddr) -> String {
             None => v6.to_string(),
         },
         ip => ip.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_keys_are_shared_and_capped() {
+        let mut apps = AppCache::default();
+        let a = apps.get("billing");
+        assert!(Arc::ptr_eq(&a, &apps.get("billing")));
+        let long = "é".repeat(1000);
+        let cut = apps.get(&long);
+        assert!(cut.len() <= AppCache::MAX_APP && cut.len() >= AppCache::MAX_APP - 1);
+        assert!(long.starts_with(&*cut));
     }
 }

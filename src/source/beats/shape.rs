@@ -251,11 +251,34 @@ fn parse_timestamp(value: &Value) -> Option<(i64, u32)> {
             .to_timestamp(text.parse::<jiff::civil::DateTime>().ok()?)
             .ok()?,
     };
-    Some((ts.as_second(), ts.subsec_nanosecond() as u32))
+    // jiff counts sub-second nanoseconds toward zero (negative before 1970): floor instead.
+    let (secs, nanos) = (ts.as_second(), ts.subsec_nanosecond());
+    Some(if nanos < 0 {
+        (secs - 1, (nanos + 1_000_000_000) as u32)
+    } else {
+        (secs, nanos as u32)
+    })
 }
 
 fn write_value(out: &mut BytesMut, value: &Value) {
     serde_json::to_writer(out.writer(), value).expect("writing JSON to memory does not fail");
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::*;
+
+    #[test]
+    fn instants_before_1970_keep_their_fraction() {
+        assert_eq!(
+            parse_timestamp(&Value::from("1969-12-31T23:59:59.5Z")),
+            Some((-1, 500_000_000))
+        );
+        assert_eq!(
+            parse_timestamp(&Value::from("2026-11-25T04:00:00.250Z")),
+            Some((1_795_579_200, 250_000_000))
+        );
+    }
 }
 
 #[cfg(test)]

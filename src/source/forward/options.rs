@@ -56,7 +56,7 @@ impl Default for ForwardOptions {
             skip_invalid_event: true,
             message_from_log: true,
             join_partials: false,
-            partial_max_bytes: ByteSize(1 << 20),
+            partial_max_bytes: ByteSize(192 << 10),
             partial_timeout: Duration::from_secs(5),
         }
     }
@@ -138,6 +138,16 @@ pub fn check(listener: &ListenerConfig) -> Result<(), (Vec<&'static str>, String
         return Err((
             vec!["forward", "partial_max_bytes"],
             "must be between 16KiB (one piece) and 64MiB".into(),
+        ));
+    }
+    // A joined line becomes one event, which must fit `max_message_bytes` with its other fields.
+    if o.join_partials && o.partial_max_bytes.0 + (16 << 10) > listener.max_message_bytes.0 {
+        return Err((
+            vec!["forward", "partial_max_bytes"],
+            format!(
+                "must leave 16KiB for the other fields within the listener's max_message_bytes ({}): a joined line becomes one event",
+                listener.max_message_bytes
+            ),
         ));
     }
     if !(Duration::from_millis(10)..=Duration::from_secs(600)).contains(&o.partial_timeout) {

@@ -295,7 +295,7 @@ impl StreamHandler for ForwardStream {
                 }
             }
         };
-        let _ = conn.stream.shutdown().await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, conn.stream.shutdown()).await;
         match end {
             End::Eof => {
                 tracing::debug!(listener = %conn.listener, %peer, "forward connection closed by peer")
@@ -364,6 +364,9 @@ impl ForwardStream {
             loop {
                 match decoder.decode_raw(buf) {
                     Ok(Some(raw)) => return Ok(raw),
+                    Ok(None) if buf.len() > MAX_PING => {
+                        return Err(Some(format!("a PING of more than {MAX_PING} bytes")))
+                    }
                     Ok(None) => {}
                     Err(e) => return Err(Some(e.to_string())),
                 }
@@ -481,10 +484,9 @@ impl ForwardStream {
             let ack = chunk.ack();
             // A client that missed an ack resends the chunk under the same id, often on a new
             // connection (Docker's driver does, see README): ack it again, commit it once.
-            if let Some(ack) = ack
-                .as_ref()
-                .filter(|a| self.recent.lock().unwrap().contains(a))
-            {
+            if let Some(ack) = ack.as_ref().filter(|a| {
+                resend_key(peer, a).is_some_and(|k| self.recent.lock().unwrap().contains(&k))
+            }) {
                 self.duplicates.increment(1);
                 acks.push(ack.clone());
                 continue;
@@ -636,8 +638,8 @@ impl ForwardStream {
         }
         {
             let mut recent = self.recent.lock().unwrap();
-            for ack in acks {
-                recent.insert(ack.clone());
+            for key in acks.iter().filter_map(|ack| resend_key(conn.peer, ack)) {
+                recent.insert(key);
             }
         }
         let all: Vec<u8> = acks.concat();
@@ -649,9 +651,36 @@ impl ForwardStream {
     }
 }
 
+/// A client that stops reading must not hold its connection task (and so a drain) forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A PING is a few hundred bytes; an unauthenticated client may not buffer more than this.
+const MAX_PING: usize = 4096;
+
 async fn write(conn: &mut Connection, bytes: &[u8]) -> std::io::Result<()> {
-    conn.stream.write_all(bytes).await?;
-    conn.stream.flush().await
+    let write = async {
+        conn.stream.write_all(bytes).await?;
+        conn.stream.flush().await
+    };
+    tokio::time::timeout(WRITE_TIMEOUT, write)
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client does not read its acks",
+            ))
+        })
+}
+
+/// What identifies a chunk already committed: its ack (the client's chunk id) from this client
+/// address. Ids are client-chosen: long ones are not remembered (bounded memory), and another
+/// client reusing an id is not mistaken for a resend.
+fn resend_key(peer: std::net::SocketAddr, ack: &[u8]) -> Option<Vec<u8>> {
+    (ack.len() <= 128).then(|| {
+        let mut key = peer.ip().to_string().into_bytes();
+        key.push(0);
+        key.extend_from_slice(ack);
+        key
+    })
 }
 
 /// The `logport_decode_errors_total` reason of a protocol error.

@@ -133,17 +133,23 @@ impl Shaper {
             remap(&mut fields);
         }
         if self.strip {
-            let keys: Vec<String> = fields
-                .keys()
-                .filter(|k| k.len() > 1 && k.starts_with('_'))
-                .cloned()
-                .collect();
-            for key in keys {
-                let dest = &key[1..];
+            // One pass that rebuilds the map: removing keys one by one from an order-keeping
+            // map is O(n) each, and a message with thousands of `_fields` would hold a thread.
+            let old = std::mem::take(&mut fields);
+            fields = Map::with_capacity(old.len());
+            for (key, v) in old {
+                let Some(dest) = key.strip_prefix('_').filter(|d| !d.is_empty()) else {
+                    // A field that was also sent with an underscore keeps that value, as
+                    // Logstash's move (the underscored one) overwrites it.
+                    if !fields.contains_key(&key) {
+                        fields.insert(key, v);
+                    }
+                    continue;
+                };
                 match dest {
                     "@timestamp" => {
                         // Logstash coerces numbers and numeric strings (BigDecimal) only.
-                        let coerced = match &fields[&key] {
+                        let coerced = match &v {
                             Value::String(s) => s
                                 .trim()
                                 .parse::<f64>()
@@ -155,17 +161,16 @@ impl Shaper {
                             v => unix_time(v),
                         };
                         match coerced {
-                            Some(t) => {
-                                timestamp = Some(t);
-                                fields.shift_remove(&key);
+                            Some(t) => timestamp = Some(t),
+                            None => {
+                                add_tag(&mut tags, MOVE_FAILURE_TAG);
+                                fields.insert(key, v);
                             }
-                            None => add_tag(&mut tags, MOVE_FAILURE_TAG),
                         }
                     }
-                    "@version" => version = fields.shift_remove(&key),
-                    "tags" => tags = fields.shift_remove(&key),
+                    "@version" => version = Some(v),
+                    "tags" => tags = Some(v),
                     _ => {
-                        let v = fields.shift_remove(&key).expect("listed above");
                         fields.insert(dest.to_owned(), v);
                     }
                 }
