@@ -142,6 +142,9 @@ pub struct SendArgs {
     /// Forward: do not ask for acks (fire and forget, as Docker's fluentd driver does by default).
     #[arg(long)]
     no_ack: bool,
+    /// Number connections from here in stamps, so that several runs into one sink stay apart.
+    #[arg(long, default_value_t = 0)]
+    conn_base: u32,
     /// The app key the events carry (syslog APP-NAME, Beats fields.app, GELF _app, forward tag).
     #[arg(long, default_value = "bench")]
     app: String,
@@ -181,6 +184,8 @@ pub fn unix_micros() -> u64 {
 struct Outcome {
     sent: u64,
     acked: u64,
+    /// A write or ack wait was cut short by --duration: one batch may be partly sent.
+    cut_off: bool,
     /// Microseconds from writing a window/chunk to reading its ack, recorded once per event.
     ack_latency: Histogram<u64>,
 }
@@ -196,17 +201,18 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
             + u64::from(u64::from(conn) < args.count % u64::from(args.connections));
         let args = args.clone();
         tasks.push(tokio::spawn(async move {
-            connection(&args, conn, per, start)
+            connection(&args, args.conn_base + conn, per, start)
                 .await
                 .with_context(|| format!("connection {conn} to {}", args.addr))
         }));
     }
-    let (mut sent, mut acked) = (0, 0);
+    let (mut sent, mut acked, mut cut_off) = (0, 0, 0);
     let mut hist = Histogram::<u64>::new(3)?;
     for t in tasks {
         let o = t.await??;
         sent += o.sent;
         acked += o.acked;
+        cut_off += u32::from(o.cut_off);
         hist.add(&o.ack_latency)?;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -216,6 +222,7 @@ async fn send(args: SendArgs) -> anyhow::Result<serde_json::Value> {
         "protocol": format!("{:?}", args.protocol),
         "connections": args.connections,
         "sent": sent,
+        "connections_cut_off": cut_off,
         "seconds": secs,
         "events_per_second": sent as f64 / secs,
     });
@@ -252,6 +259,7 @@ async fn connection(
     let mut out = Outcome {
         sent: 0,
         acked: 0,
+        cut_off: false,
         ack_latency: Histogram::new(3)?,
     };
     let mut wire = BytesMut::with_capacity(1 << 20);
@@ -270,21 +278,42 @@ async fn connection(
         wire.clear();
         let unit = gen.encode(out.sent, &sizes, &mut wire);
         let t0 = Instant::now();
-        match &mut io {
-            Io::Udp(sock) => {
-                for d in unit.datagrams {
-                    sock.send(&d).await?;
+        let io_ref = &mut io;
+        let wire_ref = &wire;
+        let step = async move {
+            match io_ref {
+                Io::Udp(sock) => {
+                    for d in unit.datagrams {
+                        sock.send(&d).await?;
+                    }
+                    Ok::<_, anyhow::Error>(false)
+                }
+                Io::Tcp(stream, acks) => {
+                    stream.write_all(wire_ref).await?;
+                    if unit.acks > 0 {
+                        read_acks(args.protocol, stream, acks, &unit).await?;
+                        return Ok(true);
+                    }
+                    Ok(false)
                 }
             }
-            Io::Tcp(stream, acks) => {
-                stream.write_all(&wire).await?;
-                if unit.acks > 0 {
-                    read_acks(args.protocol, stream, acks, &unit).await?;
-                    let us = t0.elapsed().as_micros() as u64;
-                    out.ack_latency.record_n(us.max(1), n)?;
-                    out.acked += n;
+        };
+        // Under backpressure a write may wait for as long as the gateway reads nothing: the
+        // --duration bound applies to it too (that batch then counts as not sent).
+        let acked = match deadline {
+            Some(d) => match tokio::time::timeout_at(d.into(), step).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    out.cut_off = true;
+                    break;
                 }
-            }
+            },
+            None => step.await?,
+        };
+        if acked {
+            let us = t0.elapsed().as_micros() as u64;
+            out.ack_latency.record_n(us.max(1), n)?;
+            out.acked += n;
         }
         out.sent += n;
     }
