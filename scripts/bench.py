@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -221,7 +222,7 @@ def read_back(gw, sink, tansu, expect):
     check.wait()
     src.wait()
     if check.returncode != 0:
-        raise RuntimeError(f"read-back check failed: {err.decode().strip()}")
+        raise RuntimeError(f"read-back check failed: {err.decode().strip()} {out.decode().strip()}")
     return json.loads(out)
 
 
@@ -326,7 +327,7 @@ def run_overload(work, args, results):
     budget_mib = 64
     gw = Gateway(work, "overload", "syslog", "tcp",
                  f'[sink]\ntype = "kafka"\n[kafka]\nbrokers = "{tansu.address}"\nspool_after = "2s"\n'
-                 '[spool]\nmax_bytes = "32MiB"\nsegment_bytes = "8MiB"\n',
+                 '[spool]\nmax_bytes = "16MiB"\nsegment_bytes = "4MiB"\n',
                  f'in_flight_bytes = "{budget_mib}MiB"')
     try:
         # A first event makes the topic and the producer's connection, so the stop below is a
@@ -335,47 +336,63 @@ def run_overload(work, args, results):
         gw.wait_committed(1)
         tansu.signal(signal.SIGSTOP)
         peak = [0]
+        spool_full_at = []
         stop = threading.Event()
 
         def sample():
             while not stop.is_set():
                 try:
                     peak[0] = max(peak[0], status_kib(gw.proc.pid, "VmRSS"))
-                except OSError:
+                except (OSError, RuntimeError):  # gone (or a zombie, without VmRSS)
                     return
+                if not spool_full_at:
+                    try:
+                        urllib.request.urlopen(f"http://127.0.0.1:{gw.admin}/ready", timeout=1)
+                    except urllib.error.HTTPError as e:
+                        if b"spool full" in e.read():
+                            spool_full_at.append(time.time())
+                    except OSError:
+                        pass
                 time.sleep(0.05)
         sampler = threading.Thread(target=sample)
         sampler.start()
+        offer_start = time.time()
         sent = loadgen("--protocol", "syslog-tcp", "--addr", gw.addr, "--connections", "8",
                        "--size", args.size, "--count", "100000000",
                        "--duration", str(args.overload_seconds), "--conn-base", "1000")
+        offer_end = time.time()
         m = gw.metrics()
-        received = gw.total("logport_events_received_total", m)
         spooled = gw.total('logport_events_committed_total{sink="spool"}', m)
         in_flight = gw.total("logport_in_flight_bytes", m)
         time.sleep(1)
         tansu.signal(signal.SIGCONT)
-        # Everything accepted must reach Kafka: directly or through the spool's replay.
+        # What was still in the kernel's socket buffers when the generator gave up is read and
+        # accepted after it: "accepted" is the count once everything has settled. All of it
+        # must reach Kafka, directly or through the spool's replay.
         end = time.time() + 300
+        last = None
         while True:
             m = gw.metrics()
+            received = gw.total("logport_events_received_total", m)
             if (gw.total("logport_spool_replay_lag_events", m) == 0
-                    and gw.total("logport_in_flight_bytes", m) == 0
-                    and gw.total("logport_events_received_total", m) == received):
+                    and gw.total("logport_in_flight_bytes", m) == 0 and received == last):
                 break
+            last = received
             if time.time() > end:
-                raise RuntimeError("overload: the spool did not drain within 300 s")
-            time.sleep(0.2)
+                raise RuntimeError(f"overload: not settled within 300 s; see {gw.dir}")
+            time.sleep(0.5)
         stop.set()
         sampler.join()
         hwm = status_kib(gw.proc.pid, "VmHWM")
         gw.stop()
         back = read_back(gw, "kafka", tansu, int(received))
         row = {
-            "budget_mib": budget_mib, "spool_max_mib": 32, "seconds": args.overload_seconds,
+            "budget_mib": budget_mib, "spool_max_mib": 16, "seconds": args.overload_seconds,
             "offered_events": sent["sent"], "offered_per_second": sent["events_per_second"],
             "accepted_events": int(received), "spooled_events": int(spooled),
             "in_flight_mib_at_end_of_offer": in_flight / 2**20,
+            "seconds_until_spool_full": round(spool_full_at[0] - offer_start, 1) if spool_full_at else None,
+            "seconds_of_backpressure": round(offer_end - spool_full_at[0], 1) if spool_full_at else 0,
             "peak_rss_mib": max(peak[0], hwm) / 1024,
             "rss_limit_mib": budget_mib + 64,
             "read_back": back,
@@ -383,6 +400,8 @@ def run_overload(work, args, results):
         row["lost"] = max(0, row["accepted_events"] - back["distinct"])
         results["overload"] = row
         print(json.dumps(row), flush=True)
+        if not spool_full_at:
+            raise RuntimeError("overload: the spool never filled; offer longer (--overload-seconds)")
         if row["peak_rss_mib"] > row["rss_limit_mib"]:
             raise RuntimeError(f"overload: peak RSS {row['peak_rss_mib']:.0f} MiB over the budget + 64 MiB")
     finally:
@@ -423,7 +442,8 @@ def markdown(results):
         out.append(f"\nOverload: Kafka stopped (SIGSTOP), spool capped at {o['spool_max_mib']} MiB, "
                    f"in_flight_bytes {o['budget_mib']} MiB, 8 connections offering all they can for "
                    f"{o['seconds']} s: {o['accepted_events']:,} events accepted ({o['spooled_events']:,} "
-                   f"into the spool), then backpressure. Peak RSS **{o['peak_rss_mib']:.0f} MiB** "
+                   f"into the spool); the spool was full after {o['seconds_until_spool_full']} s, "
+                   f"then {o['seconds_of_backpressure']} s of backpressure (the sink taking nothing). Peak RSS **{o['peak_rss_mib']:.0f} MiB** "
                    f"(limit {o['rss_limit_mib']} MiB). After the broker resumed, "
                    f"{o['read_back']['distinct']:,} distinct events read back from Kafka: "
                    f"**{o['lost']} lost**, {o['read_back']['duplicates']:,} duplicates.")
@@ -454,7 +474,7 @@ def main():
     work = tempfile.mkdtemp(prefix="logport-bench-")
     print(f"bench: working in {work}", flush=True)
     try:
-        for name in args.protocols.split(","):
+        for name in filter(None, args.protocols.split(",")):
             if name not in PROTOCOLS:
                 sys.exit(f"bench: unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}")
             for sink in args.sinks.split(","):

@@ -16,7 +16,8 @@ pub struct ConsumeArgs {
     brokers: String,
     #[arg(long, default_value = "logs")]
     topic: String,
-    /// Stop once this many messages are read.
+    /// Once this many messages are read, stop at the first second without one (at-least-once
+    /// delivery may have put duplicates beyond them).
     #[arg(long)]
     expect: Option<u64>,
     /// Stop after this many seconds without a message.
@@ -50,7 +51,12 @@ pub fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let mut per_partition: HashMap<i32, u64> = HashMap::new();
     let mut last = Instant::now();
     let idle = Duration::from_secs_f64(args.idle);
-    while last.elapsed() < idle && args.expect.is_none_or(|e| n < e) {
+    let settled = Duration::from_secs(1);
+    loop {
+        let quiet = last.elapsed();
+        if quiet >= idle || (args.expect.is_some_and(|e| n >= e) && quiet >= settled) {
+            break;
+        }
         match consumer.poll(Duration::from_millis(100)) {
             Some(m) => {
                 let m = m.context("consuming")?;

@@ -438,6 +438,9 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
     let stdin = std::io::stdin().lock();
     let (mut lines, mut stamped, mut dups) = (0u64, 0u64, 0u64);
     let mut seen = HashSet::new();
+    // Per connection: the highest seq read. Seqs below it that never arrived are gaps: lost
+    // from the middle of a stream, which no cut-off at the end explains.
+    let mut top: std::collections::BTreeMap<u32, u64> = Default::default();
     for line in stdin.split(b'\n') {
         let line = line?;
         lines += 1;
@@ -445,13 +448,23 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         // first stamp on the line is the event's.
         if let Some((conn, seq, _)) = parse_stamp(&line) {
             stamped += 1;
+            let t = top.entry(conn).or_default();
+            *t = (*t).max(seq);
             if !seen.insert((conn, seq)) {
                 dups += 1;
             }
         }
     }
+    let mut gaps = serde_json::Map::new();
+    for (conn, max) in &top {
+        let have = seen.iter().filter(|(c, _)| c == conn).count() as u64;
+        if have < max + 1 {
+            gaps.insert(conn.to_string(), (max + 1 - have).into());
+        }
+    }
     let report = serde_json::json!({
         "lines": lines, "stamped": stamped, "distinct": seen.len(), "duplicates": dups,
+        "gaps": gaps,
     });
     println!("{report}");
     std::io::stdout().flush()?;
