@@ -463,7 +463,7 @@ def main():
     ap.add_argument("--no-overload", action="store_true")
     ap.add_argument("--overload-seconds", type=int, default=15)
     ap.add_argument("--keep", action="store_true", help="keep the working directory (logs, data)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "target/bench/results.json"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "benches/results/e2e.json"))
     args = ap.parse_args()
     results = {
         "config": {"count": args.count, "rate": args.rate, "seconds": args.seconds, "size": args.size,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmark of every input protocol, against the embedded store and a real
 # Kafka-protocol broker (tansu), side by side with rsyslog, plus an overload run; see
-# scripts/bench.py for what is measured and how. Figures go to target/bench/results.json and
-# target/bench/results.md.
+# scripts/bench.py for what is measured and how. Figures go to benches/results/e2e.json and
+# benches/results/e2e.md.
 #
 #   scripts/bench.sh [--count N] [--rate R] [--protocols syslog,beats,gelf,forward] [--sinks store,kafka] ...
 set -euo pipefail
