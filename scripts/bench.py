@@ -234,12 +234,25 @@ def run_protocol(work, name, sink, args, results):
     try:
         common = [*lg, "--addr", gw.addr, "--connections", str(args.connections), "--size", args.size]
         # Max rate.
+        perf = None
+        if args.perf:
+            os.makedirs(args.perf, exist_ok=True)
+            data = os.path.join(args.perf, f"{name}-{sink}.data")
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-o", data, "-p", str(gw.proc.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
         t0, c0 = time.time(), cpu_ticks(gw.proc.pid)
         kb0 = cpu_ticks(tansu.proc.pid) if tansu else 0
         sent = loadgen(*common, "--count", str(args.count))
         gw.wait_committed(args.count)
         t1, c1 = time.time(), cpu_ticks(gw.proc.pid)
         kb1 = cpu_ticks(tansu.proc.pid) if tansu else 0
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
+            with open(os.path.join(args.perf, f"{name}-{sink}.txt"), "w") as f:
+                subprocess.run(["perf", "report", "-i", data, "--no-children", "--percent-limit", "1",
+                                "--stdio", "-g", "none", "--sort", "symbol"], stdout=f, stderr=subprocess.DEVNULL)
         # Fixed offered load.
         fixed_n = args.rate * args.seconds
         before = gw.buckets()
@@ -462,6 +475,7 @@ def main():
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-overload", action="store_true")
     ap.add_argument("--overload-seconds", type=int, default=15)
+    ap.add_argument("--perf", metavar="DIR", help="perf record the gateway during each max-rate run; reports in DIR")
     ap.add_argument("--keep", action="store_true", help="keep the working directory (logs, data)")
     ap.add_argument("--out", default=os.path.join(ROOT, "benches/results/e2e.json"))
     args = ap.parse_args()
