@@ -424,7 +424,6 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
     });
 
     let acked = neighbour.finish();
-    let events = gw.wait_for_events(0, Duration::from_secs(1));
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut committed;
     loop {
@@ -438,7 +437,6 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    drop(events);
     assert_eq!(
         committed, acked,
         "every event the neighbour had acked is committed"
@@ -470,7 +468,6 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
     let path = std::env::var("HOSTILE_REPORT")
         .unwrap_or_else(|_| repo_path("target/hostile-report.md").display().to_string());
     std::fs::write(&path, &report).unwrap();
-    drop(ctx);
     gw.signal("TERM");
     assert!(gw.wait_exit(Duration::from_secs(30)).success());
 }

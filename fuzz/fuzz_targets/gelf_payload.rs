@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     // The fuzz input as the JSON a client compresses. Encoding and level come
     // from its length: setting up a compressor costs far more than decoding,
     // so one compression per input keeps the target fast.
-    let enc = if data.len() % 2 == 0 {
+    let enc = if data.len().is_multiple_of(2) {
         Encoding::Zlib
     } else {
         Encoding::Gzip

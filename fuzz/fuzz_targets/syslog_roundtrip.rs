@@ -13,6 +13,9 @@ use logport_syslog::{
     StampField,
 };
 
+/// An SD-ID and its (name, value) params, before they are made valid.
+type SdInput = (Vec<u8>, Vec<(Vec<u8>, String)>);
+
 #[derive(Arbitrary, Debug)]
 struct Input {
     pri: u8,
@@ -20,7 +23,7 @@ struct Input {
     app_name: Vec<u8>,
     proc_id: Vec<u8>,
     msg_id: Vec<u8>,
-    sd: Vec<(Vec<u8>, Vec<(Vec<u8>, String)>)>,
+    sd: Vec<SdInput>,
     msg: String,
     bom: bool,
     octet_counted: bool,
