@@ -1,5 +1,6 @@
 //! Hostile clients against one real gateway, over real sockets, while a well-behaved Beats
-//! client (the neighbour) streams numbered events on its own listener and times each ack.
+//! client (the neighbour: pylogbeat, tests/clients/beats_neighbour.py) streams numbered events
+//! on its own listener and times each ack.
 //!
 //! The attacks run one after another (the TLS stall runs beside them, since the handshake
 //! timeout is 10 s). After each: the gateway is alive, the attacker was closed or its datagrams
@@ -11,12 +12,12 @@
 //! `$HOSTILE_REPORT` (default: target/hostile-report.md).
 //!
 //! The attackers are hand-made on purpose: no real client sends these bytes.
+//! Takes about 40 s: `cargo test --test hostile -- --nocapture` prints the table.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -116,49 +117,45 @@ struct Latencies {
 }
 
 struct Neighbour {
-    stop: Arc<AtomicBool>,
+    child: std::process::Child,
     lat: Arc<Mutex<Latencies>>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Neighbour {
-    /// One event per window, as a Filebeat with a slow trickle of lines sends them, every
-    /// 10 ms; each ack is read before the next window, so a latency is one event's commit.
+    /// tests/clients/beats_neighbour.py: pylogbeat sends one event per window every 10 ms and
+    /// reports each window's send-to-ack time, i.e. one event's commit latency.
     fn start(addr: SocketAddr) -> Neighbour {
-        let stop = Arc::new(AtomicBool::new(false));
+        let probe = std::process::Command::new(require_tool("python3"))
+            .args(["-c", "import pylogbeat"])
+            .output()
+            .unwrap();
+        assert!(
+            probe.status.success(),
+            "Python's pylogbeat is not installed: run scripts/test.sh, which installs every client the tests use"
+        );
+        let mut child = std::process::Command::new(require_tool("python3"))
+            .arg(repo_path("tests/clients/beats_neighbour.py"))
+            .arg(addr.port().to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
         let lat = Arc::new(Mutex::new(Latencies::default()));
-        let (s, l) = (stop.clone(), lat.clone());
+        let l = lat.clone();
         let thread = std::thread::spawn(move || {
-            let mut sock = TcpStream::connect(addr).unwrap();
-            sock.set_nodelay(true).unwrap();
-            sock.set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let mut n = 0u64;
-            while !s.load(Ordering::Relaxed) {
-                n += 1;
-                let json =
-                    format!(r#"{{"message":"neighbour {n:08}","fields":{{"app":"neighbour"}}}}"#);
-                let mut out = BytesMut::new();
-                encode_batch(
-                    Version::V2,
-                    1,
-                    &[Payload::Json(Bytes::from(json))],
-                    None,
-                    &mut out,
-                );
-                let sent = Instant::now();
-                sock.write_all(&out).expect("neighbour write");
-                let mut ack = [0u8; 6];
-                sock.read_exact(&mut ack).expect("neighbour ack");
-                assert_eq!(&ack, b"2A\0\0\0\x01", "ack for the one-event window");
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let acked_at = Instant::now();
+                let (n, secs) = line.split_once(' ').expect("N SECONDS");
+                let d = Duration::from_secs_f64(secs.parse().unwrap());
                 let mut g = l.lock().unwrap();
-                g.samples.push((sent, sent.elapsed()));
-                g.acked = n;
-                drop(g);
-                std::thread::sleep(Duration::from_millis(10));
+                g.samples.push((acked_at - d, d));
+                g.acked = n.parse().unwrap();
             }
         });
-        Neighbour { stop, lat, thread }
+        Neighbour { child, lat, thread }
     }
 
     fn p99_between(&self, from: Instant, to: Instant) -> (Duration, usize) {
@@ -176,9 +173,35 @@ impl Neighbour {
         (v[(n * 99).div_ceil(100) - 1], n)
     }
 
-    fn finish(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().expect("the neighbour failed");
+    /// Waits for an ack of an event sent after `t`, so that every ack outstanding at `t` has
+    /// been reported; fails when none comes in 10 s (the neighbour is starved).
+    fn wait_past(&self, t: Instant) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self
+            .lat
+            .lock()
+            .unwrap()
+            .samples
+            .iter()
+            .any(|(sent, _)| *sent > t)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the neighbour got no ack for 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stops the client; the number of its last acked event.
+    fn finish(mut self) -> u64 {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "the neighbour client died (its ack never came?)"
+        );
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.thread.join().unwrap();
         let acked = self.lat.lock().unwrap().acked;
         acked
     }
@@ -334,7 +357,9 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
     // Baseline: the neighbour alone.
     let base_from = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
-    let (base_p99, base_n) = neighbour.p99_between(base_from, Instant::now());
+    let base_to = Instant::now();
+    neighbour.wait_past(base_to);
+    let (base_p99, base_n) = neighbour.p99_between(base_from, base_to);
 
     // The TLS stall runs beside everything else: the handshake timeout is 10 s.
     let tls_addr = gw.addr_of("syslog-tls");
@@ -385,8 +410,8 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
             peak <= budget,
             "{name}: peak RSS {peak:.1} MiB over {budget} MiB"
         );
-        // Short attacks: widen the window so the neighbour's percentile has samples.
-        let (p99, n) = neighbour.p99_between(from, to.max(from + Duration::from_millis(300)));
+        neighbour.wait_past(to);
+        let (p99, n) = neighbour.p99_between(from, to);
         eprintln!("hostile: {name}: neighbour p99 {p99:?} over {n} events (baseline {base_p99:?})");
         let allowed = (base_p99.mul_f64(FACTOR)).max(base_p99 + FLOOR);
         assert!(
@@ -405,6 +430,9 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
     }
 
     let tls_closed = tls.join().unwrap();
+    let tls_to = Instant::now();
+    neighbour.wait_past(tls_to);
+    let tls_p99 = neighbour.p99_between(tls_started, tls_to);
     let tls_secs = tls_started.elapsed().as_secs_f64();
     assert!(tls_closed, "a stalled TLS handshake is closed");
     assert!(
@@ -418,8 +446,8 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
         attack: "TLS handshake that never completes",
         did: format!("closed after the 10 s handshake timeout (seen at {tls_secs:.1} s), logport_tls_handshake_failures_total +1, \"TLS handshake did not complete in time\""),
         peak_rss_mib: status_kib(pid, "VmHWM:") as f64 / 1024.0,
-        p99: neighbour.p99_between(tls_started, Instant::now()).0,
-        events: neighbour.p99_between(tls_started, Instant::now()).1,
+        p99: tls_p99.0,
+        events: tls_p99.1,
         secs: tls_secs,
     });
 
@@ -427,11 +455,14 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut committed;
     loop {
-        committed = gw
+        // Numbers 1..=acked must all be there (one more may be, sent as the client was killed).
+        let numbers: std::collections::BTreeSet<u64> = gw
             .events()
             .iter()
             .filter(|e| &*e.app == "neighbour")
-            .count() as u64;
+            .filter_map(|e| json(e)["fields"]["n"].as_u64())
+            .collect();
+        committed = (1..=acked).filter(|n| numbers.contains(n)).count() as u64;
         if committed >= acked || Instant::now() > deadline {
             break;
         }
@@ -648,9 +679,9 @@ fn gelf_chunk_flood(c: &Ctx) -> String {
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = c.addr("gelf-udp");
     let data = vec![b'x'; 1400];
-    // 20 000 first chunks of 128-chunk messages that never complete: 27 MiB of chunk data
+    // 6000 first chunks of 128-chunk messages that never complete: 8 MiB of chunk data
     // against a 4 MiB reassembly cap.
-    for id in 0..20_000u64 {
+    for id in 0..6000u64 {
         let _ = udp.send_to(&logport_gelf::chunk(id, 0, 128, &data), addr);
         if id % 500 == 0 {
             std::thread::sleep(Duration::from_millis(5));
@@ -679,7 +710,7 @@ fn gelf_chunk_flood(c: &Ctx) -> String {
         after < pending.max(1.0),
         "partial messages expire ({after} bytes still held)"
     );
-    format!("20 000 first chunks of never-completed 128-chunk messages (27 MiB): reassembly held at most {:.1} MiB / {pending_msgs} messages (caps 4 MiB / 1000), the oldest evicted and counted (logport_udp_datagrams_dropped_total{{listener=\"gelf-udp\"}} = {dropped} over the run), the rest expired after chunk_timeout", pending / MIB as f64)
+    format!("6000 first chunks of never-completed 128-chunk messages (8 MiB): reassembly held at most {:.1} MiB / {pending_msgs} messages (caps 4 MiB / 1000), the oldest evicted and counted (logport_udp_datagrams_dropped_total{{listener=\"gelf-udp\"}} = {dropped} over the run), the rest expired after chunk_timeout", pending / MIB as f64)
 }
 
 fn huge_lengths(c: &Ctx) -> String {
