@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora from the reference vectors (../shared/reference/vectors.txt,
-copied here as vectors.txt so the fuzz crate stands alone) into corpus/<target>/.
+"""Writes the seed corpora into corpus/<target>/: the reference vectors
+(../shared/reference/vectors.txt, copied here as vectors.txt so the fuzz crate stands alone),
+the syslog lines of the syslog crate's tests (syslog.txt), and what real clients sent
+(captures/, made by capture.py).
 
 Stream targets take one leading byte that picks the simulated read size, so
 each vector is written twice: read whole (0xff) and a byte at a time (0x00).
@@ -57,5 +59,17 @@ for label, data in vectors(os.path.join(here, "vectors.txt")):
 for line in open(os.path.join(here, "syslog.txt"), "rb"):
     write("syslog_framing", b"\xff" + line)
     write("syslog_framing", b"\x00" + line)
+    n += 1
+captures = {
+    "lumberjack": "lumberjack_decode",
+    "forward": "forward_decode",
+    "gelf": "gelf_framing",
+    "syslog": "syslog_framing",
+}
+for name in sorted(os.listdir(os.path.join(here, "captures"))):
+    data = open(os.path.join(here, "captures", name), "rb").read()
+    t = captures[name.split("-")[0]]
+    write(t, b"\xff" + data)
+    write(t, b"\x00" + data)
     n += 1
 print(f"wrote {n} seeds", file=sys.stderr)
