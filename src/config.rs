@@ -1006,21 +1006,10 @@ mod tests {
     fn an_empty_file_means_the_defaults() {
         let c = Config::from_toml("").unwrap();
         assert_eq!(c, Config::default());
-        let names: Vec<String> = c
-            .listeners
-            .iter()
-            .map(ListenerConfig::display_name)
-            .collect();
+        let names: Vec<String> = c.listeners.iter().map(ListenerConfig::display_name).collect();
         assert_eq!(
             names,
-            [
-                "syslog-tcp-5514",
-                "syslog-udp-5514",
-                "beats-tcp-5044",
-                "gelf-udp-12201",
-                "gelf-tcp-12201",
-                "forward-tcp-24224"
-            ]
+            ["syslog-tcp-5514", "syslog-udp-5514", "beats-tcp-5044", "gelf-udp-12201", "gelf-tcp-12201", "forward-tcp-24224"]
         );
     }
 
