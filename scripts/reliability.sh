@@ -60,6 +60,17 @@ target: `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none -a TARGET fuzz/corpus/TARGET -
 |---|---|---|---|---|
 {fuzz}
 
+Findings so far:
+
+- `gelf_payload`: a number such as `11111111111795478400.5` in a GELF field came out of decode →
+  encode → decode one ULP away (serde_json's default float parsing is not correctly rounded),
+  so the gateway could alter numeric fields. Fixed with serde_json's `float_roundtrip` in the
+  gelf crate; regression test `numbers_survive_a_round_trip_bit_for_bit`
+  (protocols/gelf/tests/payload.rs). The count above is the run after the fix.
+- `gelf_framing`: the target first asserted that errors are sticky, but an over-long GELF/TCP
+  frame is recoverable by design (skip to the next NUL); the invariant was corrected, and
+  the count above is the run after it.
+
 ## Known gaps
 
 - Slowloris: syslog, GELF/TCP and forward connections have no deadline for finishing a
