@@ -94,6 +94,14 @@ fi
 (cd "$tools" && NODE_PATH=$node_modules node -e 'for (const m of ["lumberjack-client","lumberjack-protocol","gelf-pro","@fluent-org/logger"]) require(m)') \
   || { echo "install-test-deps: npm shipper clients missing" >&2; exit 1; }
 
+# cargo-fuzz runs the fuzz targets' smoke pass (scripts/fuzz-smoke.sh); pinned for a
+# reproducible build, --locked for its own lockfile.
+if ! cargo fuzz --version 2>/dev/null | grep -q "0.13.2"; then
+  echo "install-test-deps: installing cargo-fuzz 0.13.2"
+  cargo install --quiet --locked cargo-fuzz --version 0.13.2
+fi
+cargo fuzz --version >/dev/null || { echo "install-test-deps: cargo-fuzz does not run" >&2; exit 1; }
+
 cat > "$tools/env.sh" <<ENV
 export LOGPORT_TEST_RSYSLOGD=$rsyslogd
 export LOGPORT_TEST_RSYSLOG_MODULES=$moddir

@@ -204,6 +204,20 @@ pub fn peer_ip_text(peer: SocketAddr) -> String {
     }
 }
 
+/// Runs `work` off the async worker when `heavy` (a decompression that may take many
+/// milliseconds): the worker's other tasks, i.e. other connections, move to another thread
+/// meanwhile instead of waiting behind a decompression bomb. On a current-thread runtime (an
+/// embedder's choice) there is no other thread, so it runs in place.
+pub fn off_core<R>(heavy: bool, work: impl FnOnce() -> R) -> R {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if heavy && multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

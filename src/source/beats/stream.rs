@@ -236,6 +236,10 @@ impl Reader<'_> {
         eof: bool,
     ) -> Result<(), End> {
         loop {
+            // One read can hold a `C` frame of hundreds of thousands of tiny frames (up to
+            // max_inflated_bytes of them): yield now and then so the other connections on
+            // this worker are not held up behind it.
+            tokio::task::consume_budget().await;
             let next = if eof {
                 decoder.decode_eof(buf)
             } else {

@@ -19,7 +19,7 @@ use super::security::{reason_label, Security};
 use super::shape::{Peer, Shaper};
 use crate::batch::{Ack, Commit};
 use crate::event::{now, Event, Protocol};
-use crate::source::{peer_ip_text, AppCache, ListenerMetrics, Pipeline};
+use crate::source::{off_core, peer_ip_text, AppCache, ListenerMetrics, Pipeline};
 use crate::transport::{Connection, StreamHandler};
 use crate::warn_limit::WarnLimiter;
 
@@ -470,7 +470,7 @@ impl ForwardStream {
             }
         }
         'messages: for raw in raws.into_iter().filter(|_| bad.is_none()) {
-            let chunk = match logport_forward::parse(&raw.bytes, raw.format, &self.limits) {
+            let chunk = match parse_off_core(&raw.bytes, raw.format, &self.limits) {
                 Ok(chunk) => chunk,
                 Err(e) => {
                     let e = logport_forward::DecodeError {
@@ -698,4 +698,18 @@ fn error_label(kind: &ErrorKind) -> &'static str {
         ErrorKind::BadPackedEntries { .. } => "bad_packed_entries",
         ErrorKind::Truncated { .. } => "truncated_frame",
     }
+}
+
+/// Messages at least this long may inflate to tens of MiB (gzip reaches about 1000:1).
+const LONG_PARSE_BYTES: usize = 8 << 10;
+
+/// [`logport_forward::parse`], off the async worker for long messages (see [`off_core`]).
+fn parse_off_core(
+    bytes: &[u8],
+    format: logport_forward::Format,
+    limits: &logport_forward::Limits,
+) -> Result<logport_forward::Chunk, logport_forward::DecodeError> {
+    off_core(bytes.len() >= LONG_PARSE_BYTES, || {
+        logport_forward::parse(bytes, format, limits)
+    })
 }

@@ -20,12 +20,13 @@
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use logport_gelf::{decompress, PayloadError};
+use logport_gelf::{decompress, detect, Encoding, PayloadError};
 use serde_json::{Map, Value};
 
 use super::app::AppKey;
 use crate::config::ListenerConfig;
 use crate::event::write_rfc3339_utc;
+use crate::source::off_core;
 use crate::source::AppCache;
 
 pub const JSON_FAILURE_TAG: &str = "_jsonparsefailure";
@@ -78,7 +79,9 @@ impl Shaper {
         out: &mut BytesMut,
         apps: &mut AppCache,
     ) -> Result<Shaped, PayloadError> {
-        let json = decompress(payload, self.max_decompressed)?;
+        // A compressed payload this long may inflate up to max_decompressed (a bomb does).
+        let heavy = payload.len() >= 4 << 10 && detect(payload) != Encoding::Plain;
+        let json = off_core(heavy, || decompress(payload, self.max_decompressed))?;
         // Some UDP senders end datagrams with a NUL, as on TCP.
         let end = json
             .iter()

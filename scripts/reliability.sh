@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Regenerates RELIABILITY.md from what the suite measured: the hostile-client table
+# (target/hostile-report.md, written by `cargo test --test hostile`) and the executions of the
+# last fuzz campaign (fuzz/logs/<target>.log, written by fuzz/run-long.sh).
+#   usage: scripts/reliability.sh [--run]   (--run: run the hostile suite first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--run" ]; then
+  cargo test --test hostile -- --nocapture >/dev/null
+fi
+[ -f target/hostile-report.md ] || { echo "reliability: no target/hostile-report.md; run with --run" >&2; exit 1; }
+python3 - <<'PY'
+import glob, os, re, platform, subprocess
+rows = []
+for log in sorted(glob.glob("fuzz/logs/*.log")):
+    t = os.path.basename(log)[:-4]
+    text = open(log, errors="replace").read()
+    runs = re.findall(r"stat::number_of_executed_units: (\d+)", text)
+    secs = re.findall(r"Done \d+ runs in (\d+) second", text)
+    finding = "crash-" in text or "deadly signal" in text or "panicked" in text
+    rows.append((t, int(runs[-1]) if runs else 0, secs[-1] if secs else "?", finding))
+cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+report = open("target/hostile-report.md").read()
+fuzz = "\n".join(
+    f"| {t} | {n:,} | {s} | {'FINDING' if f else 'none'} | {'yes' if n >= 10_000_000 else 'no'} |"
+    for t, n, s, f in rows
+)
+out = f"""# Reliability under hostile input
+
+Produced by the suite on this machine ({cpu} cores shared with other builds, Linux
+{platform.release()}); regenerate with `scripts/reliability.sh --run` after a fuzz campaign.
+
+## Hostile clients
+
+`cargo test --test hostile -- --nocapture` (about 40 s) starts the real gateway with one listener
+per protocol and transport, a 16 MiB in-flight budget and small caps, and a well-behaved
+neighbour on its own Beats listener: pylogbeat sending one numbered event per window every
+10 ms and timing each ack (its commit latency). The attacks run one after another (the TLS
+stall beside them). After each: the gateway process is alive and `/health` answers; the attacker
+was closed or its datagrams dropped with the warning and the metric named below; peak RSS
+(VmHWM from /proc, reset through clear_refs before each attack) is within the bound below; the
+neighbour's p99 ack latency during the attack is within max(5x, +100 ms) of its p99 in the
+first 2 s of the same run, before any attacker. At the end every event the neighbour had acked
+is in the store. pylogbeat's own latency floor is ~40-50 ms (it writes a window in two small
+segments: Nagle and delayed ACK), which the baseline includes.
+
+{report}
+## Fuzzing
+
+Ten coverage-guided targets (`fuzz/`, cargo-fuzz with libFuzzer, no sanitizer, debug
+assertions on), one after another on one shared core. Each checks: no panic; once a stream
+decoder wants more bytes the caller's buffer is within its documented cap; no record exceeds
+its caps; errors are sticky; encode → decode round trips give back valid records (Lumberjack
+windows plain and `C`, RFC 5424 with SD and both framings, GELF chunks in any order and
+zlib/gzip, forward in all four modes and JSON); the forward handshake accepts exactly the right
+key and password. Reproduce: `RUNS=10000000 MAX_SECS=3600 fuzz/run-long.sh [target]`, or one
+target: `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none -a TARGET fuzz/corpus/TARGET -- -runs=10000000`.
+
+| target | executions | seconds | findings | reached 10 M |
+|---|---|---|---|---|
+{fuzz}
+
+Findings so far:
+
+- `gelf_payload`: a number such as `11111111111795478400.5` in a GELF field came out of decode →
+  encode → decode one ULP away (serde_json's default float parsing is not correctly rounded),
+  so the gateway could alter numeric fields. Fixed with serde_json's `float_roundtrip` in the
+  gelf crate; regression test `numbers_survive_a_round_trip_bit_for_bit`
+  (protocols/gelf/tests/payload.rs). The count above is the run after the fix.
+- `gelf_framing`: the target first asserted that errors are sticky, but an over-long GELF/TCP
+  frame is recoverable by design (skip to the next NUL); the invariant was corrected, and
+  the count above is the run after it.
+
+## Known gaps
+
+- Slowloris: syslog, GELF/TCP and forward connections have no deadline for finishing a
+  frame, so a client writing a byte a second keeps its connection (and up to
+  `max_message_bytes` of buffer) until `max_connections` refuses the rest. Beats closes a silent
+  client after `client_inactivity_timeout`, but not a slow one.
+- A forward connection may inflate up to `max(chunk_size_limit, 64 MiB)` before the in-flight
+  budget sees the events: one bomb peaks at about 100 MiB RSS (table above), and concurrent
+  bombs on several connections add up. A global bound (reserving inflation against the
+  budget, or a cap on concurrent inflations) is still to do.
+- The Beats `C` bomb delays the neighbour by about 100 ms once (4 MiB of tiny frames processed
+  on one worker); forward and GELF inflate large payloads off the async worker
+  (`source::off_core`), which took their bombs' stall from ~300 ms to none measurable.
+- The TLS handshake timeout is fixed at 10 s (not configurable).
+- Fuzzing ran on one core shared with other builds; targets short of 10 M executions need a
+  longer `fuzz/run-long.sh` run before the issue's bar is met.
+"""
+open("RELIABILITY.md", "w").write(out)
+print("wrote RELIABILITY.md")
+PY
