@@ -42,16 +42,17 @@ TOML
   local syslog forward
   syslog=$(grep "listener=syslog " "$dir/logport.log" | sed -E 's/.* address=(127\.0\.0\.1:[0-9]+).*/\1/')
   forward=$(grep "listener=forward " "$dir/logport.log" | sed -E 's/.* address=(127\.0\.0\.1:[0-9]+).*/\1/')
+  local flood=""
   if [ "$3" = 1 ]; then
     target/release/logport-loadgen send --protocol syslog-tcp --addr "$syslog" --app A --connections 2 \
       --rate 0 --count 100000000 --duration "$((secs + 2))" > "$dir/flood.json" &
-    pids+=("$!")
+    flood=$!; pids+=("$flood")
     sleep 1
   fi
   # B: 50 events/s, each its own forward message with an ack: send->ack is what B's shipper waits.
   target/release/logport-loadgen send --protocol forward --forward-mode message --addr "$forward" --app B \
     --rate 50 --count "$((secs * 50))" --batch 1 > "$dir/b.json"
-  wait
+  if [ -n "$flood" ]; then wait "$flood"; fi
   python3 - "$1" "$dir/b.json" "$dir/flood.json" "$lp" <<'PY'
 import json, os, sys
 label, b = sys.argv[1], json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])

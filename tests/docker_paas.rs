@@ -458,7 +458,7 @@ partial_timeout = "2s"
     let started = now_secs();
     // All containers at once, as a PaaS host runs them; each prints its numbered lines.
     let script = format!(
-        r#"p() {{ [ -z "$PAUSE" ] || sleep 0.1; }}; i=1; while [ $i -le {LINES} ]; do echo "$N out $i"; p; echo "$N err $i" >&2; p; i=$((i+1)); done; [ -z "$LONG" ] || echo "$N long $LONG""#
+        r#"p() {{ [ -z "$PAUSE" ] || sleep 1; }}; i=1; while [ $i -le {LINES} ]; do echo "$N out $i"; p; echo "$N err $i" >&2; p; i=$((i+1)); done; [ -z "$LONG" ] || echo "$N long $LONG""#
     );
     let runs: Vec<(&Case, Child)> = cases
         .iter()
