@@ -288,7 +288,7 @@ fn spawn_listener(
                         listener.receive_buffer_bytes.0 as usize,
                     )?;
                     let address = socket.local_addr()?;
-                    log_receive_buffer(&name, &socket, listener.receive_buffer_bytes.0);
+                    transport::udp::warn_if_capped(&name, &socket, listener.receive_buffer_bytes.0);
                     let handler =
                         source::syslog::SyslogDatagrams::new(shaper, pipeline.clone(), metrics);
                     // UDP has no connections: it stops with the listeners, after reading what is queued.
@@ -310,18 +310,9 @@ fn spawn_listener(
                         pipeline: pipeline.clone(),
                         metrics,
                     });
-                    let proxy = transport::proxy::Policy::for_listener(listener, &name);
-                    let run = StreamListener {
-                        name,
-                        protocol: "syslog",
-                        listener: socket,
-                        tls,
-                        proxy,
-                        max_connections: listener.max_connections,
-                        max_age: listener.max_connection_age,
-                        handler,
-                    }
-                    .run(stop.clone(), drain.clone(), connections.clone());
+                    let run =
+                        StreamListener::configured(listener, name, "syslog", socket, tls, handler)
+                            .run(stop.clone(), drain.clone(), connections.clone());
                     Ok((address, tokio::spawn(run)))
                 }
             }
@@ -339,21 +330,6 @@ fn spawn_listener(
                 _ => source::forward::spawn(listener, name, context),
             }
         }
-    }
-}
-
-fn log_receive_buffer(name: &str, socket: &tokio::net::UdpSocket, wanted: u64) {
-    let got = socket2::SockRef::from(socket)
-        .recv_buffer_size()
-        .unwrap_or(0) as u64;
-    // Linux reports twice the size it granted; less than asked means net.core.rmem_max capped it.
-    let got = if cfg!(target_os = "linux") {
-        got / 2
-    } else {
-        got
-    };
-    if got < wanted {
-        tracing::warn!(listener = name, wanted, got, "UDP receive buffer is smaller than configured (raise net.core.rmem_max); bursts may be lost in the kernel");
     }
 }
 

@@ -46,6 +46,30 @@ pub struct StreamListener<H> {
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+impl<H> StreamListener<H> {
+    /// A listener with `config`'s common keys (connection limit, age, PROXY protocol): every
+    /// stream source builds its listener the same way.
+    pub fn configured(
+        config: &crate::config::ListenerConfig,
+        name: Arc<str>,
+        protocol: &'static str,
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+        handler: Arc<H>,
+    ) -> StreamListener<H> {
+        StreamListener {
+            proxy: Policy::for_listener(config, &name),
+            name,
+            protocol,
+            listener,
+            tls,
+            max_connections: config.max_connections,
+            max_age: config.max_connection_age,
+            handler,
+        }
+    }
+}
+
 impl<H: StreamHandler> StreamListener<H> {
     /// Accepts until `stop` fires; connection tasks go on `tasks`, and see `drain` when the
     /// gateway shuts down, so they can finish what they hold.

@@ -86,3 +86,20 @@ fn read_queued<H: DatagramHandler>(
         }
     }
 }
+
+/// Says so when the kernel granted a smaller receive buffer than configured: bursts (chunked
+/// GELF, syslog storms) would then be lost in the kernel, before logport sees them.
+pub fn warn_if_capped(name: &str, socket: &tokio::net::UdpSocket, wanted: u64) {
+    let got = socket2::SockRef::from(socket)
+        .recv_buffer_size()
+        .unwrap_or(0) as u64;
+    // Linux reports twice the size it granted; less than asked means net.core.rmem_max capped it.
+    let got = if cfg!(target_os = "linux") {
+        got / 2
+    } else {
+        got
+    };
+    if got < wanted {
+        tracing::warn!(listener = name, wanted, got, "UDP receive buffer is smaller than configured (raise net.core.rmem_max); bursts may be lost in the kernel");
+    }
+}

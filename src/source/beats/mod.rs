@@ -60,18 +60,7 @@ pub fn spawn(
     });
     let socket = crate::transport::tcp::bind(listener.address)?;
     let address = socket.local_addr()?;
-    let proxy = crate::transport::proxy::Policy::for_listener(listener, &name);
-    let run = StreamListener {
-        name,
-        protocol: "beats",
-        listener: socket,
-        tls,
-        max_connections: listener.max_connections,
-        max_age: listener.max_connection_age,
-        proxy,
-        handler,
-    }
-    .run(
+    let run = StreamListener::configured(listener, name, "beats", socket, tls, handler).run(
         context.stop.clone(),
         context.drain.clone(),
         context.connections.clone(),

@@ -84,21 +84,12 @@ pub fn spawn(
         )),
         duplicates: metrics::counter!("logport_forward_duplicate_chunks_total", "listener" => name.to_string()),
     });
-    let tcp = StreamListener {
-        name: name.clone(),
-        protocol: "forward",
-        listener: socket,
-        tls,
-        max_connections: listener.max_connections,
-        max_age: listener.max_connection_age,
-        proxy: crate::transport::proxy::Policy::for_listener(listener, &name),
-        handler,
-    }
-    .run(
-        context.stop.clone(),
-        context.drain.clone(),
-        context.connections.clone(),
-    );
+    let tcp = StreamListener::configured(listener, name.clone(), "forward", socket, tls, handler)
+        .run(
+            context.stop.clone(),
+            context.drain.clone(),
+            context.connections.clone(),
+        );
     let heartbeats = heartbeat::respond(name, udp, context.stop.clone());
     Ok((
         address,

@@ -44,7 +44,7 @@ pub fn spawn(
                 listener.receive_buffer_bytes.0 as usize,
             )?;
             let address = socket.local_addr()?;
-            warn_small_receive_buffer(&name, &socket, listener.receive_buffer_bytes.0);
+            crate::transport::udp::warn_if_capped(&name, &socket, listener.receive_buffer_bytes.0);
             let chunks = Arc::new(Mutex::new(Chunks::new(listener, &name)));
             tokio::spawn(datagram::expire_chunks(
                 chunks.clone(),
@@ -75,39 +75,12 @@ pub fn spawn(
                 metrics,
                 json_warning: Mutex::new(WarnLimiter::new(Duration::from_secs(10))),
             });
-            let proxy = crate::transport::proxy::Policy::for_listener(listener, &name);
-            let run = StreamListener {
-                name,
-                protocol: "gelf",
-                listener: socket,
-                tls,
-                max_connections: listener.max_connections,
-                max_age: listener.max_connection_age,
-                proxy,
-                handler,
-            }
-            .run(
+            let run = StreamListener::configured(listener, name, "gelf", socket, tls, handler).run(
                 context.stop.clone(),
                 context.drain.clone(),
                 context.connections.clone(),
             );
             Ok((address, tokio::spawn(run)))
         }
-    }
-}
-
-/// Chunked senders burst; a receive buffer the kernel capped loses datagrams before we see them.
-fn warn_small_receive_buffer(name: &str, socket: &tokio::net::UdpSocket, wanted: u64) {
-    let got = socket2::SockRef::from(socket)
-        .recv_buffer_size()
-        .unwrap_or(0) as u64;
-    // Linux reports twice the size it granted.
-    let got = if cfg!(target_os = "linux") {
-        got / 2
-    } else {
-        got
-    };
-    if got < wanted {
-        tracing::warn!(listener = name, wanted, got, "UDP receive buffer is smaller than configured (raise net.core.rmem_max); bursts may be lost in the kernel");
     }
 }
