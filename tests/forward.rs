@@ -409,7 +409,7 @@ fn bad_input_closes_only_its_connection_and_keeps_what_came_before() {
         .unwrap();
     assert!(closed(&mut big));
 
-    // A gzip bomb: entries inflating past max(chunk_size_limit, 64MiB).
+    // A gzip bomb: entries inflating past max(chunk_size_limit, 16MiB).
     let mut bomb = TcpStream::connect(gw.addr()).unwrap();
     let zeros = vec![0u8; 80 << 20];
     let gz = logport_forward::encode::gzip(&zeros);

@@ -193,6 +193,44 @@ impl AppCache {
     }
 }
 
+/// While draining, a connection is closed once it has been quiet this long...
+pub const DRAIN_QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+/// ...or has been drained this long, whichever comes first: a sender that never pauses must not
+/// keep a draining gateway alive.
+pub const DRAIN_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One read of a connection that is draining since `started`; `None` once it is time to close
+/// (quiet for [`DRAIN_QUIET`], or draining for [`DRAIN_MAX`]).
+pub async fn read_draining<R: tokio::io::AsyncRead + Unpin + ?Sized>(
+    stream: &mut R,
+    buf: &mut bytes::BytesMut,
+    started: std::time::Instant,
+) -> Option<std::io::Result<usize>> {
+    use tokio::io::AsyncReadExt;
+    let left = DRAIN_MAX.checked_sub(started.elapsed())?;
+    tokio::time::timeout(left.min(DRAIN_QUIET), stream.read_buf(buf))
+        .await
+        .ok()
+}
+
+/// What a read means for a stream source: `Ok(true)` at the end of the stream, `Ok(false)` when
+/// bytes came (counted in `bytes`), `Err` with the reason to close otherwise. A TLS peer that
+/// closes without close_notify is an end like any other: what was read is kept.
+pub fn read_outcome(
+    read: std::io::Result<usize>,
+    bytes: &metrics::Counter,
+) -> Result<bool, String> {
+    match read {
+        Ok(0) => Ok(true),
+        Ok(n) => {
+            bytes.increment(n as u64);
+            Ok(false)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(true),
+        Err(e) => Err(format!("read failed: {e}")),
+    }
+}
+
 /// The peer's IP as text, made once per connection (every event of it carries the same).
 pub fn peer_ip_text(peer: SocketAddr) -> String {
     match peer.ip() {

@@ -35,11 +35,6 @@ const EVENT_OVERHEAD: usize = 512;
 const SUB_BATCH_MAX: usize = 8 << 20;
 /// Read windows waiting for their acks. libbeat pipelines 2; beyond this the reader waits.
 const WINDOWS_QUEUED: usize = 32;
-/// While draining (or past `max_connection_age`), a connection is closed at the end of the window
-/// being read, or once it has been quiet this long inside one...
-const DRAIN_QUIET: Duration = Duration::from_millis(200);
-/// ...or has been drained this long, whichever comes first.
-const DRAIN_MAX: Duration = Duration::from_secs(2);
 
 pub struct BeatsStream {
     pub shaper: Shaper,
@@ -196,13 +191,10 @@ impl Reader<'_> {
                     if self.tracker.lock().expect("tracker lock").read_in_window() == 0 {
                         return End::Drained;
                     }
-                    // A client stalled inside a window would otherwise keep a draining gateway alive.
-                    let Some(left) = DRAIN_MAX.checked_sub(started.elapsed()) else {
-                        return End::Drained;
-                    };
-                    match tokio::time::timeout(left.min(DRAIN_QUIET), rd.read_buf(&mut buf)).await {
-                        Ok(read) => read,
-                        Err(_) => return End::Drained,
+                    // Inside a window: read on, unless the client is stalled (quiet or too long).
+                    match crate::source::read_draining(rd, &mut buf, started).await {
+                        Some(read) => read,
+                        None => return End::Drained,
                     }
                 }
             };

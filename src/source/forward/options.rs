@@ -25,7 +25,7 @@ pub struct ForwardOptions {
     /// in_forward `deny_keepalive`: one batch of messages per connection, then close.
     pub deny_keepalive: bool,
     /// in_forward `chunk_size_limit`: a forward message larger than this on the wire closes the
-    /// connection. Also bounds what one compressed message may inflate to (at least 64MiB).
+    /// connection. Also bounds what one compressed message may inflate to (at least 16MiB).
     pub chunk_size_limit: ByteSize,
     /// in_forward `skip_invalid_event`: entries whose time is not a time or whose record is not
     /// a map are dropped and counted (true), or close the connection (false).
@@ -86,10 +86,11 @@ fn redact_some<S: serde::Serializer>(_: &Option<String>, s: S) -> Result<S::Ok, 
 
 impl ForwardOptions {
     /// The inflated size one CompressedPackedForward message may reach: a client's chunk limit
-    /// bounds its uncompressed buffer, so the same limit bounds what it inflates to; in_forward's
-    /// 256MiB would let every connection hold that much before the budget sees it.
+    /// bounds its uncompressed buffer (Fluentd's memory buffer: 8MiB chunks), so the same limit
+    /// bounds what it inflates to; in_forward's 256MiB would let every connection hold that much
+    /// before the budget sees it (inflation happens before the events are built and reserved).
     pub fn max_decompressed(&self) -> usize {
-        (self.chunk_size_limit.0 as usize).max(64 << 20)
+        (self.chunk_size_limit.0 as usize).max(16 << 20)
     }
 }
 

@@ -27,11 +27,9 @@ use crate::warn_limit::WarnLimiter;
 const READ_SIZE: usize = 64 * 1024;
 /// A shaped event's bytes beyond twice its share of the message, for the estimate.
 const EVENT_OVERHEAD: usize = 512;
-/// While draining (or past `max_connection_age`), a connection is closed between two messages,
-/// or once it has been quiet this long inside one...
-const DRAIN_QUIET: Duration = Duration::from_millis(200);
-/// ...or has been drained this long, whichever comes first.
-const DRAIN_MAX: Duration = Duration::from_secs(2);
+// While draining (or past `max_connection_age`), a connection is closed between two messages,
+// or inside one after `DRAIN_QUIET` of quiet, `DRAIN_MAX` at most (the shared drain rule).
+use crate::source::{DRAIN_MAX, DRAIN_QUIET};
 /// A client that connects to a listener with a shared key must PING within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -1,7 +1,7 @@
 //! GELF over a byte stream (TCP or TLS): NUL-framed JSON, one Batch per read.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use logport_gelf::{FrameDecoder, PayloadError};
@@ -12,7 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::Shaper;
 use crate::batch::{Ack, AckWaiter, Commit};
 use crate::event::{now, Event, Protocol};
-use crate::source::{peer_ip_text, AppCache, ListenerMetrics, Pipeline};
+use crate::source::{
+    peer_ip_text, read_draining, read_outcome, AppCache, ListenerMetrics, Pipeline,
+};
 use crate::transport::{Connection, StreamHandler};
 use crate::warn_limit::WarnLimiter;
 
@@ -20,10 +22,6 @@ use crate::warn_limit::WarnLimiter;
 const READ_SIZE: usize = 64 * 1024;
 /// A shaped event's bytes beyond twice its payload (fields, `Event` itself), for the estimate.
 const EVENT_OVERHEAD: usize = 512;
-/// While draining, a connection is closed once it has been quiet this long...
-const DRAIN_QUIET: Duration = Duration::from_millis(200);
-/// ...or has been drained this long, whichever comes first.
-const DRAIN_MAX: Duration = Duration::from_secs(2);
 
 pub struct GelfStream {
     pub shaper: Shaper,
@@ -90,35 +88,20 @@ impl StreamHandler for GelfStream {
                     _ = failed.cancelled() => break End::Error("a batch of this connection could not be committed".into()),
                 },
                 Some(started) => {
-                    // A sender that never pauses would otherwise keep a draining gateway alive.
-                    let Some(left) = DRAIN_MAX.checked_sub(started.elapsed()) else {
-                        break End::Drained;
-                    };
                     if failed.is_cancelled() {
                         break End::Error(
                             "a batch of this connection could not be committed".into(),
                         );
                     }
-                    match tokio::time::timeout(
-                        left.min(DRAIN_QUIET),
-                        conn.stream.read_buf(&mut buf),
-                    )
-                    .await
-                    {
-                        Ok(read) => read,
-                        Err(_) => break End::Drained,
+                    match read_draining(&mut conn.stream, &mut buf, started).await {
+                        Some(read) => read,
+                        None => break End::Drained,
                     }
                 }
             };
-            let eof = match read {
-                Ok(0) => true,
-                Ok(n) => {
-                    self.metrics.bytes.increment(n as u64);
-                    false
-                }
-                // A TLS peer that closes without close_notify, or a reset: what was read is kept.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => true,
-                Err(e) => break End::Error(format!("read failed: {e}")),
+            let eof = match read_outcome(read, &self.metrics.bytes) {
+                Ok(eof) => eof,
+                Err(reason) => break End::Error(reason),
             };
             let received = now();
             let received_ns = received.0 * 1_000_000_000 + received.1 as i64;

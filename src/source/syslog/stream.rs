@@ -1,7 +1,7 @@
 //! Syslog over a byte stream (TCP or TLS): RFC 6587 frames, one Batch per read.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use logport_syslog::{FrameDecoder, FrameErrorKind};
@@ -11,17 +11,15 @@ use tokio_util::sync::CancellationToken;
 use super::Shaper;
 use crate::batch::Ack;
 use crate::event::{now, Event, Protocol};
-use crate::source::{peer_ip_text, AppCache, ListenerMetrics, Pipeline};
+use crate::source::{
+    peer_ip_text, read_draining, read_outcome, AppCache, ListenerMetrics, Pipeline,
+};
 use crate::transport::{Connection, StreamHandler};
 
 /// How much one read asks for. A connection holds at most this plus one unfinished frame.
 const READ_SIZE: usize = 64 * 1024;
 /// A shaped event's bytes beyond twice its message (fields, `Event` itself), for the estimate.
 const EVENT_OVERHEAD: usize = 512;
-/// While draining, a connection is closed once it has been quiet this long...
-const DRAIN_QUIET: Duration = Duration::from_millis(200);
-/// ...or has been drained this long, whichever comes first.
-const DRAIN_MAX: Duration = Duration::from_secs(2);
 
 pub struct SyslogStream {
     pub shaper: Shaper,
@@ -56,29 +54,15 @@ impl StreamHandler for SyslogStream {
                 },
                 Some(started) => {
                     // A sender that never pauses would otherwise keep a draining gateway alive.
-                    let Some(left) = DRAIN_MAX.checked_sub(started.elapsed()) else {
-                        break End::Drained;
-                    };
-                    match tokio::time::timeout(
-                        left.min(DRAIN_QUIET),
-                        conn.stream.read_buf(&mut buf),
-                    )
-                    .await
-                    {
-                        Ok(read) => read,
-                        Err(_) => break End::Drained,
+                    match read_draining(&mut conn.stream, &mut buf, started).await {
+                        Some(read) => read,
+                        None => break End::Drained,
                     }
                 }
             };
-            let eof = match read {
-                Ok(0) => true,
-                Ok(n) => {
-                    self.metrics.bytes.increment(n as u64);
-                    false
-                }
-                // A TLS peer that closes without close_notify, or a reset: what was read is kept.
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => true,
-                Err(e) => break End::Error(format!("read failed: {e}")),
+            let eof = match read_outcome(read, &self.metrics.bytes) {
+                Ok(eof) => eof,
+                Err(reason) => break End::Error(reason),
             };
             let received = now();
             let received_ns = received.0 * 1_000_000_000 + received.1 as i64;
