@@ -403,6 +403,12 @@ pub struct ListenerConfig {
         skip_serializing_if = "Duration::is_zero"
     )]
     pub max_connection_age: Duration,
+    /// TCP and TLS: a frame (a syslog message, a GELF frame, a Beats frame, a forward message)
+    /// must arrive whole within this of its first byte, or the connection is closed: a sender
+    /// writing a byte now and then (slowloris) cannot hold a connection slot and its buffer.
+    /// Time between frames does not count. `0s`: no deadline.
+    #[serde(default = "default_frame_timeout", with = "duration_text")]
+    pub frame_timeout: Duration,
     /// `[listener.beats]`: options of the beats protocol only.
     #[serde(default, skip_serializing_if = "is_default")]
     pub beats: crate::source::beats::BeatsOptions,
@@ -438,6 +444,7 @@ impl ListenerConfig {
             trusted_proxies: Vec::new(),
             proxy_header_timeout: default_proxy_header_timeout(),
             max_connection_age: Duration::ZERO,
+            frame_timeout: default_frame_timeout(),
             beats: Default::default(),
             gelf: Default::default(),
             forward: Default::default(),
@@ -480,6 +487,14 @@ fn default_proxy_header_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
+fn default_frame_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_tls_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
 /// Whether a listener expects a PROXY protocol header (HAProxy's `send-proxy`, `send-proxy-v2`;
 /// nginx's `proxy_protocol on`) at the start of each connection.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Default)]
@@ -506,6 +521,10 @@ pub struct TlsConfig {
     pub client_ca: Option<PathBuf>,
     #[serde(default)]
     pub client_auth: ClientAuth,
+    /// A client must finish the TLS handshake within this, or it is closed (and counted in
+    /// `logport_tls_handshake_failures_total`).
+    #[serde(default = "default_tls_handshake_timeout", with = "duration_text")]
+    pub handshake_timeout: Duration,
 }
 
 /// Client certificate verification, as logstash-input-beats' `ssl_client_authentication`.
@@ -851,6 +870,14 @@ impl Config {
                             "verifying client certificates needs `client_ca`".into(),
                         ));
                     }
+                    if tls.handshake_timeout < Duration::from_millis(100)
+                        || tls.handshake_timeout > Duration::from_secs(300)
+                    {
+                        return Err((
+                            tls_at("handshake_timeout"),
+                            "must be between 100ms and 5m".into(),
+                        ));
+                    }
                 }
                 (None, _) => {}
             }
@@ -865,6 +892,18 @@ impl Config {
                 if l.max_connection_age < Duration::from_secs(1) {
                     return Err((at("max_connection_age"), "must be at least 1s (or 0s: never), or shippers would spend their time reconnecting".into()));
                 }
+            }
+            if !l.frame_timeout.is_zero()
+                && l.transport == Transport::Udp
+                && l.frame_timeout != default_frame_timeout()
+            {
+                return Err((
+                    at("frame_timeout"),
+                    "udp has no streams: a datagram is whole or dropped (it is for tcp and tls listeners)".into(),
+                ));
+            }
+            if !l.frame_timeout.is_zero() && l.frame_timeout < Duration::from_secs(1) {
+                return Err((at("frame_timeout"), "must be at least 1s (or 0s: no deadline), or a large frame on a slow link could never arrive whole".into()));
             }
             if jiff::tz::TimeZone::get(&l.timezone).is_err() {
                 return Err((at("timezone"), format!("unknown time zone `{}` (use an IANA name such as \"Europe/Paris\", or \"UTC\")", l.timezone)));
@@ -1177,6 +1216,36 @@ client_auth = "optional"
             ("shutdown_timeout = \"10s\"\ndrain_grace = \"10s\"\n".to_owned(), 2, "`drain_grace`: must be shorter than `shutdown_timeout` (10s)"),
             (format!("{tcp}max_connection_age = \"500ms\"\n"), 5, "`listener[0].max_connection_age`: must be at least 1s"),
             ("[[listener]]\nprotocol = \"syslog\"\ntransport = \"udp\"\naddress = \"127.0.0.1:1\"\nmax_connection_age = \"1m\"\n".to_owned(), 5, "udp has no connections"),
+        ];
+        for (text, line, needle) in cases {
+            let e = Config::from_toml(&text).unwrap_err();
+            assert_eq!(e.line, Some(line), "{text:?} gave {e}");
+            assert!(e.to_string().contains(needle), "{text:?} gave {e}");
+        }
+    }
+
+    #[test]
+    fn slow_client_deadlines_are_checked() {
+        let tcp =
+            "[[listener]]\nprotocol = \"syslog\"\ntransport = \"tcp\"\naddress = \"127.0.0.1:1\"\n";
+        let tls = "[[listener]]\nprotocol = \"syslog\"\ntransport = \"tls\"\naddress = \"127.0.0.1:1\"\n[listener.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+        assert_eq!(
+            Config::from_toml(tcp).unwrap().listeners[0].frame_timeout,
+            Duration::from_secs(60)
+        );
+        let c = Config::from_toml(&format!("{tcp}frame_timeout = \"5s\"\n")).unwrap();
+        assert_eq!(c.listeners[0].frame_timeout, Duration::from_secs(5));
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        let c = Config::from_toml(tls).unwrap();
+        let handshake = |c: &Config| c.listeners[0].tls.as_ref().unwrap().handshake_timeout;
+        assert_eq!(handshake(&c), Duration::from_secs(10));
+        let c = Config::from_toml(&format!("{tls}handshake_timeout = \"3s\"\n")).unwrap();
+        assert_eq!(handshake(&c), Duration::from_secs(3));
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        let cases = [
+            (format!("{tcp}frame_timeout = \"200ms\"\n"), 5, "`listener[0].frame_timeout`: must be at least 1s"),
+            ("[[listener]]\nprotocol = \"gelf\"\ntransport = \"udp\"\naddress = \"127.0.0.1:1\"\nframe_timeout = \"5s\"\n".to_owned(), 5, "udp has no streams"),
+            (format!("{tls}handshake_timeout = \"10m\"\n"), 8, "`listener[0].tls.handshake_timeout`: must be between 100ms and 5m"),
         ];
         for (text, line, needle) in cases {
             let e = Config::from_toml(&text).unwrap_err();

@@ -56,6 +56,7 @@ protocol = "syslog"
 transport = "tcp"
 address = "127.0.0.1:PORT"
 max_connections = 1000
+frame_timeout = "3s"
 
 [[listener]]
 name = "syslog-udp"
@@ -71,12 +72,14 @@ address = "127.0.0.1:PORT"
 [listener.tls]
 cert = "CERTS/server.crt"
 key = "CERTS/server.key"
+handshake_timeout = "4s"
 
 [[listener]]
 name = "beats"
 protocol = "beats"
 transport = "tcp"
 address = "127.0.0.1:PORT"
+frame_timeout = "3s"
 [listener.beats]
 client_inactivity_timeout = "2s"
 max_inflated_bytes = "4MiB"
@@ -98,6 +101,7 @@ protocol = "gelf"
 transport = "tcp"
 address = "127.0.0.1:PORT"
 max_message_bytes = "1MiB"
+frame_timeout = "3s"
 [listener.gelf]
 max_decompressed_bytes = "1MiB"
 
@@ -106,6 +110,7 @@ name = "forward"
 protocol = "forward"
 transport = "tcp"
 address = "127.0.0.1:PORT"
+frame_timeout = "3s"
 [listener.forward]
 chunk_size_limit = "1MiB"
 "#;
@@ -393,14 +398,14 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
     neighbour.wait_past(base_to);
     let (base_p99, base_n) = neighbour.p99_between(base_from, base_to);
 
-    // The TLS stall runs beside everything else: the handshake timeout is 10 s.
+    // The TLS stall runs beside everything else: its handshake_timeout is 4 s.
     let tls_addr = gw.addr_of("syslog-tls");
     let tls_started = Instant::now();
     let tls = std::thread::spawn(move || {
         let mut s = TcpStream::connect(tls_addr).unwrap();
         // The first bytes of a ClientHello record, then nothing.
         s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).unwrap();
-        closed_within(&mut s, Duration::from_secs(15))
+        closed_within(&mut s, Duration::from_secs(8))
     });
 
     let attacks: &[(&'static str, Attack)] = &[
@@ -479,10 +484,12 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
             &[("listener", "syslog-tls")]
         ) >= 1.0
     );
-    assert!(gw.log().contains("TLS handshake did not complete in time"));
+    assert!(gw
+        .log()
+        .contains("TLS handshake did not complete within handshake_timeout"));
     rows.push(Row {
         attack: "TLS handshake that never completes",
-        did: format!("closed after the 10 s handshake timeout (seen at {tls_secs:.1} s), logport_tls_handshake_failures_total +1, \"TLS handshake did not complete in time\""),
+        did: format!("closed after the listener's handshake_timeout of 4 s (default 10 s; seen at {tls_secs:.1} s), logport_tls_handshake_failures_total +1, \"TLS handshake did not complete within handshake_timeout\""),
         peak_rss_mib: status_kib(pid, "VmHWM:") as f64 / 1024.0,
         control_p99: base_p99,
         p99: tls_p99.0,
@@ -599,22 +606,111 @@ fn idle_connections(c: &Ctx) -> String {
 }
 
 fn slowloris(c: &Ctx) -> String {
-    let addr = c.addr("syslog");
-    let mut conns: Vec<TcpStream> = (0..50).map(|_| TcpStream::connect(addr).unwrap()).collect();
-    let line = b"<14>1 2026-11-25T04:00:00Z host slowloris - - - a line that takes forever\n";
-    for b in &line[..4] {
-        for s in &mut conns {
-            s.write_all(&[*b]).unwrap();
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    let open = c.m("logport_connections_open", &[("listener", "syslog")]);
-    assert!(
-        open >= 50.0,
-        "the slow writers are still connected ({open})"
+    // The first bytes of a valid frame of each protocol, one byte a second per connection.
+    let syslog = b"<14>1 2026-11-25T04:00:00Z host slowloris - - - a line that takes forever\n";
+    let gelf = br#"{"version":"1.1","host":"slowloris","short_message":"forever"}"#;
+    let mut forward = Vec::new();
+    logport_forward::encode_message(
+        &mut forward,
+        "app.slowloris",
+        logport_forward::Time::Int(1),
+        &Value::Map(vec![(Value::from("log"), Value::from("forever"))]),
+        None,
     );
-    drop(conns);
-    "50 syslog connections writing one byte a second for 4 s: each holds a connection slot and at most max_message_bytes of buffer; NOT closed (no per-frame deadline on syslog/GELF/forward streams yet; Beats closes after client_inactivity_timeout only when silent); the neighbour is unaffected".into()
+    // Beats: a whole window header at once (a frame of its own), then an event frame slowly.
+    let window = beats_window_header();
+    let beats = b"2J\x00\x00\x00\x01\x00\x00\x00\x10{\"message\":\"x\"}";
+    let targets: [(&str, &[u8], &[u8], usize); 4] = [
+        ("syslog", b"", syslog, 20),
+        ("gelf-tcp", b"", gelf, 10),
+        ("forward", b"", &forward, 10),
+        ("beats", &window, beats, 10),
+    ];
+    let timeouts0: Vec<f64> = targets
+        .iter()
+        .map(|(l, _, _, _)| c.m("logport_frame_timeouts_total", &[("listener", l)]))
+        .collect();
+    struct Slow<'a> {
+        target: usize,
+        frame: &'a [u8],
+        stream: TcpStream,
+        sent: usize,
+        closed: Option<Instant>,
+    }
+    let mut conns: Vec<Slow> = Vec::new();
+    for (i, (listener, prefix, frame, n)) in targets.iter().enumerate() {
+        for _ in 0..*n {
+            let mut stream = TcpStream::connect(c.addr(listener)).unwrap();
+            stream.write_all(prefix).unwrap();
+            stream.set_nonblocking(true).unwrap();
+            conns.push(Slow {
+                target: i,
+                frame,
+                stream,
+                sent: 0,
+                closed: None,
+            });
+        }
+    }
+    // frame_timeout is 3 s on these listeners: every writer must be closed by 3 s and a
+    // little, though each of its bytes came in time (a read timeout would never fire).
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(8) && conns.iter().any(|c| c.closed.is_none()) {
+        let second = started.elapsed().as_secs() as usize;
+        for slow in conns.iter_mut().filter(|c| c.closed.is_none()) {
+            let mut buf = [0u8; 256];
+            let mut gone = match slow.stream.read(&mut buf) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            };
+            // One byte a second, never the frame's last.
+            if !gone && slow.sent <= second && slow.sent + 1 < slow.frame.len() {
+                gone = slow
+                    .stream
+                    .write_all(&slow.frame[slow.sent..=slow.sent])
+                    .is_err();
+                slow.sent += 1;
+            }
+            if gone {
+                slow.closed = Some(Instant::now());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let latest = conns
+        .iter()
+        .map(|c| c.closed.map(|t| t - started))
+        .max()
+        .flatten();
+    let open: Vec<&str> = conns
+        .iter()
+        .filter(|c| c.closed.is_none())
+        .map(|c| targets[c.target].0)
+        .collect();
+    assert!(open.is_empty(), "slow writers not closed: {open:?}");
+    let latest = latest.unwrap();
+    let earliest = conns.iter().filter_map(|c| c.closed).min().unwrap() - started;
+    assert!(
+        earliest >= Duration::from_millis(2500),
+        "closed before their frame_timeout: {earliest:?}"
+    );
+    for (i, (listener, _, _, n)) in targets.iter().enumerate() {
+        let want = timeouts0[i] + *n as f64;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while c.m("logport_frame_timeouts_total", &[("listener", listener)]) < want {
+            assert!(
+                Instant::now() < deadline,
+                "{listener}: logport_frame_timeouts_total short of {want}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    assert!(c
+        .gw
+        .log()
+        .contains("slow or stalled sender (see frame_timeout)"));
+    format!("50 connections (20 syslog, 10 GELF/TCP, 10 forward, 10 Beats) each writing the start of a valid frame one byte a second: every one closed when its frame was not whole 3 s (the listeners' frame_timeout; default 60 s) after its first byte, between {:.1} s and {:.1} s, though no read ever waited long; logport_frame_timeouts_total +20/+10/+10/+10 and logport_decode_errors_total{{reason=\"frame_timeout\"}}, \"closing connection: a frame was not whole 3s after its first byte (N bytes of it held): slow or stalled sender\"", earliest.as_secs_f64(), latest.as_secs_f64())
 }
 
 fn beats_bomb(c: &Ctx) -> String {

@@ -231,6 +231,55 @@ pub fn read_outcome(
     }
 }
 
+/// The `frame_timeout` of one connection: a frame must arrive whole within it of its first
+/// byte. Sources ask their decoder after each read whether a frame is open (`in_frame`) and
+/// race their read against [`FrameDeadline::expired`].
+pub struct FrameDeadline {
+    timeout: std::time::Duration,
+    /// When the open frame's first byte came (as near as a read tells); `None` between frames.
+    since: Option<tokio::time::Instant>,
+}
+
+impl FrameDeadline {
+    /// A zero `timeout` sets no deadline.
+    pub fn new(timeout: std::time::Duration) -> FrameDeadline {
+        FrameDeadline {
+            timeout,
+            since: None,
+        }
+    }
+
+    /// After a read is decoded: `completed` when a frame ended in it, `open` when a frame is
+    /// still open. A frame that began in this read after one that ended starts its clock now.
+    pub fn update(&mut self, completed: bool, open: bool) {
+        if !open {
+            self.since = None;
+        } else if completed || self.since.is_none() {
+            self.since = Some(tokio::time::Instant::now());
+        }
+    }
+
+    /// Resolves once the open frame is overdue; never while no frame is open.
+    pub async fn expired(&self) {
+        match self.since {
+            Some(since) if !self.timeout.is_zero() => {
+                tokio::time::sleep_until(since + self.timeout).await
+            }
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// Counts the timeout and says why the connection closes, for the warning.
+    pub fn reason(&self, listener: &str, held: usize) -> String {
+        metrics::counter!("logport_frame_timeouts_total", "listener" => listener.to_owned())
+            .increment(1);
+        format!(
+            "a frame was not whole {:?} after its first byte ({held} bytes of it held): slow or stalled sender (see frame_timeout)",
+            self.timeout
+        )
+    }
+}
+
 /// The peer's IP as text, made once per connection (every event of it carries the same).
 pub fn peer_ip_text(peer: SocketAddr) -> String {
     match peer.ip() {

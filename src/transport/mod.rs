@@ -25,6 +25,8 @@ pub struct Connection {
     pub proxied: Option<proxy::ProxyInfo>,
     /// The listener's name, for logs and metric labels.
     pub listener: Arc<str>,
+    /// The listener's `frame_timeout` (zero: none), which the source enforces per frame.
+    pub frame_timeout: std::time::Duration,
 }
 
 /// What a stream source does with each connection. `serve` returns when the connection is done

@@ -41,10 +41,12 @@ pub struct StreamListener<H> {
     pub max_connections: usize,
     /// `max_connection_age`: zero for never.
     pub max_age: Duration,
+    /// `frame_timeout`, handed to each connection: zero for none.
+    pub frame_timeout: Duration,
+    /// `[listener.tls] handshake_timeout`.
+    pub handshake_timeout: Duration,
     pub handler: Arc<H>,
 }
-
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl<H> StreamListener<H> {
     /// A listener with `config`'s common keys (connection limit, age, PROXY protocol): every
@@ -65,6 +67,11 @@ impl<H> StreamListener<H> {
             tls,
             max_connections: config.max_connections,
             max_age: config.max_connection_age,
+            frame_timeout: config.frame_timeout,
+            handshake_timeout: config
+                .tls
+                .as_ref()
+                .map_or(Duration::from_secs(10), |tls| tls.handshake_timeout),
             handler,
         }
     }
@@ -128,6 +135,7 @@ impl<H: StreamHandler> StreamListener<H> {
             // batches, after their acks, whichever fired.
             let close = drain.child_token();
             let max_age = jittered(self.max_age);
+            let (frame_timeout, handshake_timeout) = (self.frame_timeout, self.handshake_timeout);
             tasks.spawn(async move {
                 let _slot = slot;
                 open.increment(1.0);
@@ -135,6 +143,7 @@ impl<H: StreamHandler> StreamListener<H> {
                     let mut socket = socket;
                     if let Some((peer, proxied)) = proxied(proxy, &mut socket, peer, &close).await
                     {
+                        let tls = tls.map(|tls| (tls, handshake_timeout));
                         if let Some(stream) = handshake(socket, peer, tls, &name, &tls_failed).await
                         {
                             let conn = Connection {
@@ -142,6 +151,7 @@ impl<H: StreamHandler> StreamListener<H> {
                                 peer,
                                 listener: name.clone(),
                                 proxied,
+                                frame_timeout,
                             };
                             handler.serve(conn, close.clone()).await;
                         }
@@ -203,14 +213,14 @@ async fn proxied(
 async fn handshake(
     socket: TcpStream,
     peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
+    tls: Option<(TlsAcceptor, Duration)>,
     listener: &str,
     failed: &metrics::Counter,
 ) -> Option<Box<dyn super::ByteStream>> {
-    let Some(tls) = tls else {
+    let Some((tls, timeout)) = tls else {
         return Some(Box::new(socket));
     };
-    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.accept(socket)).await {
+    match tokio::time::timeout(timeout, tls.accept(socket)).await {
         Ok(Ok(stream)) => Some(Box::new(stream)),
         Ok(Err(e)) => {
             failed.increment(1);
@@ -219,7 +229,7 @@ async fn handshake(
         }
         Err(_) => {
             failed.increment(1);
-            tracing::warn!(listener, %peer, timeout = ?TLS_HANDSHAKE_TIMEOUT, "TLS handshake did not complete in time; connection closed");
+            tracing::warn!(listener, %peer, ?timeout, "TLS handshake did not complete within handshake_timeout; connection closed");
             None
         }
     }

@@ -288,6 +288,17 @@ impl Decoder {
         self.offset
     }
 
+    /// After `decode_raw` has returned `Ok(None)` on `buf`: whether a message has begun and
+    /// not ended. Whitespace between JSON messages does not count. A server uses it to give a
+    /// message a deadline, so that a sender writing a byte now and then cannot hold a
+    /// connection open.
+    pub fn in_frame(&self, buf: &[u8]) -> bool {
+        match self.format {
+            Some(Format::Json) => buf.iter().any(|b| !b.is_ascii_whitespace()),
+            _ => !buf.is_empty(),
+        }
+    }
+
     fn fail(&mut self, offset: u64, kind: ErrorKind) -> DecodeError {
         let e = DecodeError { offset, kind };
         self.failed = Some(e.clone());

@@ -595,3 +595,27 @@ fn handshake_fields_are_raw_bytes() {
     assert!(encode_ping(b"c", b"s", b"k", &helo, None).is_err());
     assert_eq!(password_digest(b"", b"", b"").len(), 128);
 }
+
+#[test]
+fn in_frame_is_true_exactly_inside_a_message() {
+    let mut wire = Vec::new();
+    encode_message(&mut wire, "app", Time::Int(1), &rec("hello"), None);
+    let mut dec = Decoder::new(Limits::default());
+    let mut buf = BytesMut::new();
+    assert!(!dec.in_frame(&buf));
+    for (i, &b) in wire.iter().enumerate() {
+        buf.extend_from_slice(&[b]);
+        while dec.decode(&mut buf).unwrap().is_some() {}
+        assert_eq!(dec.in_frame(&buf), i + 1 < wire.len(), "byte {i}");
+    }
+    // JSON: whitespace between messages is no message.
+    let mut dec = Decoder::new(Limits::default());
+    let mut buf = BytesMut::from(&br#"["app",1,{"log":"x"}]"#[..]);
+    assert!(dec.decode(&mut buf).unwrap().is_some());
+    buf.extend_from_slice(b"\n ");
+    assert!(dec.decode(&mut buf).unwrap().is_none());
+    assert!(!dec.in_frame(&buf));
+    buf.extend_from_slice(b"[\"ap");
+    assert!(dec.decode(&mut buf).unwrap().is_none());
+    assert!(dec.in_frame(&buf));
+}

@@ -96,6 +96,14 @@ impl FrameDecoder {
         self.offset
     }
 
+    /// After `decode` has returned `Ok(None)` on `buf`: whether a frame has begun and not
+    /// ended (bytes of it in `buf`, or the tail of an over-long frame still being discarded).
+    /// Whitespace after a NUL does not count. A server uses it to give a frame a deadline, so
+    /// that a sender writing a byte now and then cannot hold a connection open.
+    pub fn in_frame(&self, buf: &[u8]) -> bool {
+        self.skipping || buf.iter().any(|&b| !is_space(b))
+    }
+
     /// Takes `n` bytes off `buf` as a frame, trimmed; `None` if only whitespace.
     fn take(&mut self, buf: &mut BytesMut, n: usize, terminator: usize) -> Option<Frame> {
         let raw = buf.split_to(n);

@@ -102,3 +102,21 @@ fn endless_garbage_stays_bounded() {
     assert_eq!(errors, 1);
     assert_eq!(dec.offset() + buf.len() as u64, 700_000);
 }
+
+#[test]
+fn in_frame_is_true_exactly_inside_a_frame() {
+    let mut dec = FrameDecoder::new(8);
+    let mut buf = BytesMut::new();
+    let mut after = |bytes: &[u8]| {
+        buf.extend_from_slice(bytes);
+        while let Ok(Some(_)) | Err(_) = dec.decode(&mut buf) {}
+        dec.in_frame(&buf)
+    };
+    assert!(after(b"{\"a"));
+    assert!(!after(b"\":1}\0"));
+    // Whitespace after a NUL is no frame; the tail of an over-long frame is.
+    assert!(!after(b"\n "));
+    assert!(after(b"0123456789"));
+    assert!(after(b"abc"));
+    assert!(!after(b"\0"));
+}

@@ -379,6 +379,18 @@ impl Decoder {
         self.outer.offset
     }
 
+    /// After `decode` has returned `Ok(None)` on `buf`: whether a frame has begun and not
+    /// ended (part of it in `buf`, or a `C` frame still being inflated). A server uses it to
+    /// give a frame a deadline, so that a sender writing a byte now and then cannot hold a
+    /// connection open. (A window between frames is not a frame.)
+    pub fn in_frame(&self, buf: &BytesMut) -> bool {
+        match &self.state {
+            State::Frames => self.outer.partial(buf).is_some(),
+            State::Inflating(_) => true,
+            State::Inner(_) | State::Failed(_) => false,
+        }
+    }
+
     fn fail(&mut self, e: Error) -> Error {
         self.state = State::Failed(e.clone());
         e
@@ -514,6 +526,27 @@ impl Decoder {
 mod tests {
     use super::*;
     use crate::encode::{encode_compressed, encode_data, encode_json};
+
+    #[test]
+    fn in_frame_is_true_exactly_inside_a_frame_plain_or_compressed() {
+        let mut plain = Vec::new();
+        encode_json(Version::V2, 1, br#"{"a":1}"#, &mut plain);
+        let mut inner = Vec::new();
+        encode_json(Version::V2, 2, br#"{"b":2}"#, &mut inner);
+        let mut compressed = Vec::new();
+        encode_compressed(Version::V2, &inner, 6, &mut compressed);
+        let mut dec = Decoder::new(Limits::default());
+        let mut buf = BytesMut::new();
+        assert!(!dec.in_frame(&buf));
+        for wire in [&plain, &compressed] {
+            for (i, &b) in wire.iter().enumerate() {
+                buf.extend_from_slice(&[b]);
+                while dec.decode(&mut buf).unwrap().is_some() {}
+                let last = i + 1 == wire.len();
+                assert_eq!(dec.in_frame(&buf), !last, "byte {i} of {}", wire.len());
+            }
+        }
+    }
 
     #[test]
     fn compressed_body_is_inflated_and_dropped_as_it_arrives() {

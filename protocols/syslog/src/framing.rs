@@ -136,6 +136,14 @@ impl FrameDecoder {
         self.offset
     }
 
+    /// After `decode` has returned `Ok(None)`: whether a frame has begun and not ended (bytes
+    /// of it held in the caller's buffer, or the tail of an over-long line still being
+    /// discarded). Empty lines between frames do not count. A server uses it to give a frame
+    /// a deadline, so that a sender writing a byte now and then cannot hold a connection open.
+    pub fn in_frame(&self) -> bool {
+        !matches!(self.state, State::Idle | State::Failed(_))
+    }
+
     fn consume(&mut self, buf: &mut BytesMut, n: usize) {
         buf.advance(n);
         self.offset += n as u64;
@@ -359,6 +367,39 @@ pub fn trim_datagram(b: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether a frame is open after feeding `chunks` one by one, asked after each.
+    fn in_frame_after(max: usize, chunks: &[&[u8]]) -> Vec<bool> {
+        let mut dec = FrameDecoder::new(max);
+        let mut buf = BytesMut::new();
+        chunks
+            .iter()
+            .map(|c| {
+                buf.extend_from_slice(c);
+                while dec.decode(&mut buf).unwrap().is_some() {}
+                dec.in_frame()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn in_frame_is_true_exactly_between_a_frames_first_and_last_byte() {
+        // LF framing: open after a partial line, closed after its LF and after empty lines.
+        assert_eq!(
+            in_frame_after(64, &[b"<14>a", b"bc\n", b"\n\r\n", b"<1"]),
+            [true, false, false, true]
+        );
+        // Octet counting: the count, then the body, then closed; a trailing LF is no frame.
+        assert_eq!(
+            in_frame_after(64, &[b"1", b"0 ", b"<14>12345", b"6", b"\n"]),
+            [true, true, true, false, false]
+        );
+        // The discarded tail of an over-long line is still part of a frame.
+        assert_eq!(
+            in_frame_after(4, &[b"abcdefg", b"hij", b"k\n"]),
+            [true, true, false]
+        );
+    }
 
     /// Feeds `chunks` one after another, decoding after each, then EOF.
     fn run(max: usize, chunks: &[&[u8]]) -> (Vec<Frame>, Option<FrameError>) {

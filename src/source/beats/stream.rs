@@ -23,7 +23,7 @@ use super::Shaper;
 use crate::admission::Reservation;
 use crate::batch::{Ack, AckWaiter};
 use crate::event::{now, Event, Protocol};
-use crate::source::{peer_ip_text, AppCache, ListenerMetrics, Pipeline};
+use crate::source::{peer_ip_text, AppCache, FrameDeadline, ListenerMetrics, Pipeline};
 use crate::transport::{ByteStream, Connection, StreamHandler};
 
 /// How much one read asks for.
@@ -74,6 +74,7 @@ struct Open {
 
 struct Reader<'a> {
     stream: &'a BeatsStream,
+    listener: Arc<str>,
     peer: SocketAddr,
     peer_ip: String,
     tracker: Arc<Mutex<WindowTracker>>,
@@ -92,6 +93,7 @@ impl StreamHandler for BeatsStream {
     async fn serve(self: Arc<Self>, conn: Connection, drain: CancellationToken) {
         let peer = conn.peer;
         let listener = conn.listener.clone();
+        let frame_timeout = conn.frame_timeout;
         let (mut rd, wr) = tokio::io::split(conn.stream);
         let tracker = Arc::new(Mutex::new(WindowTracker::new(self.max_window)));
         let closing = CancellationToken::new();
@@ -111,6 +113,7 @@ impl StreamHandler for BeatsStream {
         let total = self.pipeline.budget.total() as usize;
         let mut reader = Reader {
             stream: &self,
+            listener: listener.clone(),
             peer,
             peer_ip: peer_ip_text(peer),
             tracker,
@@ -125,7 +128,8 @@ impl StreamHandler for BeatsStream {
         };
         tracing::debug!(listener = %listener, %peer, "beats connection opened");
         let mut decoder = Decoder::new(self.limits);
-        let end = reader.run(&mut rd, &mut decoder, drain).await;
+        let deadline = FrameDeadline::new(frame_timeout);
+        let end = reader.run(&mut rd, &mut decoder, drain, deadline).await;
         // Completed windows are committed and acked even when the connection ends on bad input;
         // only the incomplete window is dropped (the client sends it again, as to Logstash).
         drop(reader);
@@ -168,6 +172,7 @@ impl Reader<'_> {
         rd: &mut ReadHalf<Box<dyn ByteStream>>,
         decoder: &mut Decoder,
         drain: CancellationToken,
+        mut deadline: FrameDeadline,
     ) -> End {
         let mut buf = BytesMut::with_capacity(READ_SIZE);
         let mut drain_started: Option<Instant> = None;
@@ -183,6 +188,11 @@ impl Reader<'_> {
                     },
                     _ = drain.cancelled() => { drain_started = Some(Instant::now()); continue; }
                     _ = self.closing.cancelled() => return End::Closing,
+                    _ = deadline.expired() => return End::Invalid {
+                        reason: "frame_timeout",
+                        offset: decoder.offset(),
+                        message: deadline.reason(&self.listener, buf.len()),
+                    },
                 },
                 Some(started) => {
                     // Between windows: the acker acks what was read, then the connection closes
@@ -211,8 +221,10 @@ impl Reader<'_> {
                     return End::Eof;
                 }
             };
-            if let Err(end) = self.decode(&mut buf, decoder, eof).await {
-                return end;
+            match self.decode(&mut buf, decoder, eof).await {
+                // Started after the records were built: a wait for budget is not the sender's.
+                Ok(completed) => deadline.update(completed, decoder.in_frame(&buf)),
+                Err(end) => return end,
             }
             if eof {
                 return End::Eof;
@@ -226,7 +238,8 @@ impl Reader<'_> {
         buf: &mut BytesMut,
         decoder: &mut Decoder,
         eof: bool,
-    ) -> Result<(), End> {
+    ) -> Result<bool, End> {
+        let mut completed = false;
         loop {
             // One read can hold a `C` frame of hundreds of thousands of tiny frames (up to
             // max_inflated_bytes of them): yield now and then so the other connections on
@@ -238,7 +251,10 @@ impl Reader<'_> {
                 decoder.decode(buf)
             };
             let record = match next {
-                Ok(Some(record)) => record,
+                Ok(Some(record)) => {
+                    completed = true;
+                    record
+                }
                 Ok(None) => break,
                 Err(e) => {
                     return Err(End::Invalid {
@@ -292,7 +308,8 @@ impl Reader<'_> {
             }
         }
         // What this read brought of a window still open is built now, under its budget.
-        self.build(decoder.offset()).await
+        self.build(decoder.offset()).await?;
+        Ok(completed)
     }
 
     /// Builds the frames read so far into events of the open window, reserving their budget

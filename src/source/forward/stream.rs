@@ -19,7 +19,7 @@ use super::security::{reason_label, Security};
 use super::shape::{Peer, Shaper};
 use crate::batch::{Ack, Commit};
 use crate::event::{now, Event, Protocol};
-use crate::source::{off_core, peer_ip_text, AppCache, ListenerMetrics, Pipeline};
+use crate::source::{off_core, peer_ip_text, AppCache, FrameDeadline, ListenerMetrics, Pipeline};
 use crate::transport::{Connection, StreamHandler};
 use crate::warn_limit::WarnLimiter;
 
@@ -77,6 +77,8 @@ enum Wake {
     PartialsDue,
     DrainStarted,
     Quiet,
+    /// A message begun `frame_timeout` ago is not whole yet.
+    FrameOverdue,
 }
 
 impl StreamHandler for ForwardStream {
@@ -102,6 +104,7 @@ impl StreamHandler for ForwardStream {
         let mut pending: VecDeque<Pending> = VecDeque::new();
         let mut drain_started: Option<Instant> = None;
         let mut joiner = self.partials.map(|(bytes, wait)| Joiner::new(bytes, wait));
+        let mut deadline = FrameDeadline::new(conn.frame_timeout);
         let end = loop {
             buf.reserve(READ_SIZE);
             let wake = {
@@ -123,6 +126,7 @@ impl StreamHandler for ForwardStream {
                         _ = partials_due => Wake::PartialsDue,
                         read = conn.stream.read_buf(&mut buf) => Wake::Read(read),
                         _ = drain.cancelled() => Wake::DrainStarted,
+                        _ = deadline.expired() => Wake::FrameOverdue,
                     },
                     // Between messages: what was read is committed and acked below, then the
                     // connection closes and the client sends its next chunk elsewhere.
@@ -144,6 +148,10 @@ impl StreamHandler for ForwardStream {
                     continue;
                 }
                 Wake::Quiet => break End::Drained,
+                Wake::FrameOverdue => {
+                    let reason = deadline.reason(&conn.listener, buf.len());
+                    break End::Bad("frame_timeout", reason, decoder.offset());
+                }
                 Wake::Committed(commit) => {
                     let (_, acks) = pending.pop_front().expect("a pending commit woke us");
                     match self.write_acks(&mut conn, commit, &acks).await {
@@ -240,6 +248,8 @@ impl StreamHandler for ForwardStream {
                     Err(Admitted::Refused) => break End::Error("the sink has stopped".into()),
                 }
             }
+            // Started after the admission above: a wait for budget is not the sender's.
+            deadline.update(had_messages, decoder.in_frame(&buf));
             if let Some(end) = failure {
                 break end;
             }

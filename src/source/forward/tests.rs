@@ -247,7 +247,13 @@ mod stream {
     }
 
     fn start_with(skip_invalid_event: bool, budget_bytes: u64, deny_keepalive: bool) -> Setup {
-        start_full(skip_invalid_event, budget_bytes, deny_keepalive, None)
+        start_full(
+            skip_invalid_event,
+            budget_bytes,
+            deny_keepalive,
+            None,
+            Duration::ZERO,
+        )
     }
 
     fn start_full(
@@ -255,6 +261,7 @@ mod stream {
         budget_bytes: u64,
         deny_keepalive: bool,
         partials: Option<(usize, Duration)>,
+        frame_timeout: Duration,
     ) -> Setup {
         let (tx, batches) = mpsc::channel(16);
         let budget = Budget::new(budget_bytes);
@@ -293,6 +300,7 @@ mod stream {
             stream: Box::new(server),
             peer: "127.0.0.1:5000".parse().unwrap(),
             listener: name,
+            frame_timeout,
         };
         let task = tokio::spawn(handler.serve(conn, CancellationToken::new()));
         Setup {
@@ -393,6 +401,7 @@ mod stream {
             1 << 20,
             false,
             Some((1 << 20, Duration::from_secs(60))),
+            Duration::ZERO,
         );
         s.client
             .write_all(&piece(1, false, "aa", "k1"))
@@ -429,6 +438,7 @@ mod stream {
             1 << 20,
             false,
             Some((1 << 20, Duration::from_millis(50))),
+            Duration::ZERO,
         );
         s.client
             .write_all(&piece(1, false, "aa", "k1"))
@@ -440,6 +450,34 @@ mod stream {
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&batch.events[0].value).unwrap();
         assert_eq!(v["message"], "aa");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_not_whole_within_frame_timeout_closes_the_connection() {
+        let mut s = start_full(true, 1 << 20, false, None, Duration::from_secs(5));
+        // Between messages a connection may stay quiet for as long as it likes.
+        s.client.write_all(&message(0, "w1")).await.unwrap();
+        let batch = s.batches.recv().await.unwrap();
+        batch.ack.resolve(Commit::Committed);
+        assert_eq!(read_some(&mut s.client).await, b"\x81\xa3ack\xa2w1");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert!(!s.task.is_finished(), "closed between messages");
+        // A message trickling in a byte a second, each byte in time, is cut at the deadline.
+        let slow = message(1, "w2");
+        for &b in &slow[..4] {
+            s.client.write_all(&[b]).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        assert!(!s.task.is_finished(), "closed before the deadline");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(1), s.client.read_to_end(&mut rest));
+        assert!(matches!(read.await, Ok(Ok(0))), "the server closed");
+        assert!(s.task.is_finished());
+        assert!(
+            s.batches.try_recv().is_err(),
+            "the partial message is not an event"
+        );
     }
 
     #[tokio::test]

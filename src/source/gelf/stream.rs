@@ -13,7 +13,7 @@ use super::Shaper;
 use crate::batch::{Ack, AckWaiter, Commit};
 use crate::event::{now, Event, Protocol};
 use crate::source::{
-    peer_ip_text, read_draining, read_outcome, AppCache, ListenerMetrics, Pipeline,
+    peer_ip_text, read_draining, read_outcome, AppCache, FrameDeadline, ListenerMetrics, Pipeline,
 };
 use crate::transport::{Connection, StreamHandler};
 use crate::warn_limit::WarnLimiter;
@@ -78,6 +78,7 @@ impl StreamHandler for GelfStream {
         let failed = CancellationToken::new();
         let (waiters, pending) = mpsc::unbounded_channel();
         let watcher = tokio::spawn(watch_commits(pending, failed.clone()));
+        let mut deadline = FrameDeadline::new(conn.frame_timeout);
         tracing::debug!(listener = %conn.listener, %peer, "gelf connection opened");
         let end = loop {
             buf.reserve(READ_SIZE);
@@ -86,6 +87,10 @@ impl StreamHandler for GelfStream {
                     read = conn.stream.read_buf(&mut buf) => read,
                     _ = drain.cancelled() => { drain_started = Some(Instant::now()); continue; }
                     _ = failed.cancelled() => break End::Error("a batch of this connection could not be committed".into()),
+                    _ = deadline.expired() => {
+                        self.metrics.decode_error("frame_timeout");
+                        break End::Error(deadline.reason(&conn.listener, buf.len()));
+                    }
                 },
                 Some(started) => {
                     if failed.is_cancelled() {
@@ -125,6 +130,8 @@ impl StreamHandler for GelfStream {
                     }
                 }
             }
+            // Asked now, started after the send below: a wait for budget is not the sender's.
+            let (completed, open) = (!frames.is_empty(), decoder.in_frame(&buf));
             if !frames.is_empty() {
                 let estimate = frames
                     .iter()
@@ -187,6 +194,7 @@ impl StreamHandler for GelfStream {
                     let _ = waiters.send(waiter);
                 }
             }
+            deadline.update(completed, open);
             if let Some((offset, reason)) = failure {
                 break End::Error(format!("{reason} (at stream offset {offset})"));
             }

@@ -12,7 +12,7 @@ use super::Shaper;
 use crate::batch::Ack;
 use crate::event::{now, Event, Protocol};
 use crate::source::{
-    peer_ip_text, read_draining, read_outcome, AppCache, ListenerMetrics, Pipeline,
+    peer_ip_text, read_draining, read_outcome, AppCache, FrameDeadline, ListenerMetrics, Pipeline,
 };
 use crate::transport::{Connection, StreamHandler};
 
@@ -44,6 +44,7 @@ impl StreamHandler for SyslogStream {
         let mut values = BytesMut::new();
         let mut apps = AppCache::default();
         let mut drain_started: Option<Instant> = None;
+        let mut deadline = FrameDeadline::new(conn.frame_timeout);
         tracing::debug!(listener = %conn.listener, %peer, "syslog connection opened");
         let end = loop {
             buf.reserve(READ_SIZE);
@@ -51,6 +52,10 @@ impl StreamHandler for SyslogStream {
                 None => tokio::select! {
                     read = conn.stream.read_buf(&mut buf) => read,
                     _ = drain.cancelled() => { drain_started = Some(Instant::now()); continue; }
+                    _ = deadline.expired() => {
+                        self.metrics.decode_error("frame_timeout");
+                        break End::Error(deadline.reason(&conn.listener, buf.len()));
+                    }
                 },
                 Some(started) => {
                     // A sender that never pauses would otherwise keep a draining gateway alive.
@@ -90,6 +95,8 @@ impl StreamHandler for SyslogStream {
                     }
                 }
             }
+            // Asked now, started after the send below: a wait for budget is not the sender's.
+            let (completed, open) = (!frames.is_empty(), decoder.in_frame());
             if !frames.is_empty() {
                 let estimate = frames
                     .iter()
@@ -134,6 +141,7 @@ impl StreamHandler for SyslogStream {
                     break End::Error("the sink has stopped".into());
                 }
             }
+            deadline.update(completed, open);
             if let Some(reason) = failure {
                 break End::Error(reason);
             }
