@@ -13,8 +13,8 @@ Peak RSS is the gateway's VmHWM over both. Every committed event is then read ba
 read --from-start`, or a Kafka consumer) and its stamp checked: a run in which any event sent
 over TCP is missing fails.
 
-rsyslog (imptcp and imtcp -> omfile) gets the same syslog stream from the same generator and is
-measured the same way. The overload run stops the broker (SIGSTOP) with a small spool, offers as
+rsyslog (imptcp and imtcp -> omfile) and syslog-ng (syslog() -> file(), flow-controlled) get the
+same syslog stream from the same generator and are measured the same way. The overload run stops the broker (SIGSTOP) with a small spool, offers as
 much as the generator can send, samples RSS, and after the broker resumes checks that every
 event the gateway accepted reached Kafka.
 """
@@ -301,9 +301,38 @@ def run_rsyslog(work, module, args, results):
     proc = subprocess.Popen([os.environ["LOGPORT_TEST_RSYSLOGD"], "-n", "-f", f"{d}/rsyslog.conf",
                              "-i", f"{d}/pid", "-M", os.environ["LOGPORT_TEST_RSYSLOG_MODULES"]],
                             stderr=open(f"{d}/err.log", "w"))
+    run_peer(f"rsyslog {module} -> omfile", proc, proc.pid, port, d, args, results)
+
+
+def run_syslog_ng(work, args, results):
+    """syslog-ng (Debian's, unpacked by install-test-deps.sh): its RFC 6587 `syslog()` source
+    -> `file()`. flow-control makes it lossless like the others (by default a full queue drops
+    messages); its window is raised to match (the default of 100 per connection throttles)."""
+    d = os.path.join(work, "syslog-ng")
+    os.makedirs(d)
+    port = free_port()
+    with open(f"{d}/syslog-ng.conf", "w") as f:
+        f.write("@version: 3.38\n"
+                "options { threaded(yes); stats_freq(0); log_fifo_size(100000); };\n"
+                f'source s_net {{ syslog(ip("127.0.0.1") port({port}) transport("tcp") '
+                f"max-connections({max(10, args.connections)}) log-iw-size(40000)); }};\n"
+                f'destination d_file {{ file("{d}/out.log"); }};\n'
+                "log { source(s_net); destination(d_file); flags(flow-control); };\n")
+    env = dict(os.environ, LD_LIBRARY_PATH=os.environ["LOGPORT_BENCH_SYSLOG_NG_LIBS"])
+    proc = subprocess.Popen([os.environ["LOGPORT_BENCH_SYSLOG_NG"], "-F", "--no-caps",
+                             f"--module-path={os.environ['LOGPORT_BENCH_SYSLOG_NG_MODULES']}",
+                             "-f", f"{d}/syslog-ng.conf", "-R", f"{d}/persist", "-p", f"{d}/pid",
+                             "-c", f"{d}/ctl"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=open(f"{d}/err.log", "w"))
+    run_peer("syslog-ng syslog() -> file()", proc, proc.pid, port, d, args, results)
+
+
+def run_peer(name, proc, pid, port, d, args, results):
+    """Feeds a started syslog peer the same stream as logport's syslog run; it writes a line
+    per event to d/out.log, and is done when all are there."""
     try:
-        wait_port(port, proc, "rsyslogd")
-        t0, c0 = time.time(), cpu_ticks(proc.pid)
+        wait_port(port, proc, name)
+        t0, c0 = time.time(), cpu_ticks(pid)
         loadgen(*PROTOCOLS["syslog"][2], "--addr", f"127.0.0.1:{port}", "--connections",
                 str(args.connections), "--size", args.size, "--count", str(args.count))
 
@@ -316,15 +345,15 @@ def run_rsyslog(work, module, args, results):
         end = time.time() + 300
         while lines() < args.count:
             if time.time() > end:
-                raise RuntimeError(f"rsyslog wrote {lines()} of {args.count} lines")
+                raise RuntimeError(f"{name} wrote {lines()} of {args.count} lines")
             time.sleep(0.05)
-        t1, c1 = time.time(), cpu_ticks(proc.pid)
+        t1, c1 = time.time(), cpu_ticks(pid)
         row = {
-            "peer": f"rsyslog {module} -> omfile", "events": args.count, "size": args.size,
+            "peer": name, "events": args.count, "size": args.size,
             "connections": args.connections,
             "events_per_second": args.count / (t1 - t0),
             "cpu_us_per_event": (c1 - c0) / TCK / args.count * 1e6,
-            "peak_rss_mib": status_kib(proc.pid, "VmHWM") / 1024,
+            "peak_rss_mib": status_kib(pid, "VmHWM") / 1024,
         }
         results["peers"].append(row)
         print(json.dumps(row), flush=True)
@@ -496,6 +525,7 @@ def main():
         if not args.no_peers:
             for module in ("imptcp", "imtcp"):
                 run_rsyslog(work, module, args, results)
+            run_syslog_ng(work, args, results)
         if not args.no_overload:
             run_overload(work, args, results)
     finally:

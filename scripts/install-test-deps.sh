@@ -63,6 +63,25 @@ if [ ! -x "$rsyslogd" ] || [ ! -f "$tools/rsyslog/usr/lib/x86_64-linux-gnu/rsysl
 fi
 haproxy -v >/dev/null || { echo "install-test-deps: haproxy does not run" >&2; exit 1; }
 
+# syslog-ng, the benchmark's second syslog peer, unpacked privately like rsyslog (with the
+# libraries Debian's base lacks); it runs with LOGPORT_BENCH_SYSLOG_NG_LIBS on LD_LIBRARY_PATH.
+sng=$tools/syslog-ng
+if [ ! -x "$sng/usr/sbin/syslog-ng" ] || [ ! -e "$sng/lib/x86_64-linux-gnu/libpcre.so.3" ] || ! ls "$sng"/usr/lib/x86_64-linux-gnu/libwrap.so.0* >/dev/null 2>&1; then
+  echo "install-test-deps: unpacking syslog-ng into $sng"
+  apt_update
+  debs=$(mktemp -d)
+  (cd "$debs" && apt-get download syslog-ng-core libpcre3 libivykis0 libnet1 libwrap0 >/dev/null 2>&1)
+  rm -rf "$sng"
+  for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$sng"; done
+  rm -rf "$debs"
+fi
+sng_libs=$sng/lib/x86_64-linux-gnu:$sng/usr/lib/x86_64-linux-gnu:$sng/usr/lib/syslog-ng
+sng_modules=$(dirname "$(find "$sng/usr/lib/syslog-ng" -name libafsocket.so | head -n 1)")
+# Its network sources live in the afsocket module, which it loads only if every library is there.
+sng_version=$(LD_LIBRARY_PATH=$sng_libs "$sng/usr/sbin/syslog-ng" --module-path="$sng_modules" -V 2>&1 || true)
+grep -q "^Available-Modules:.*afsocket" <<<"$sng_version" ||
+  { echo "install-test-deps: $sng/usr/sbin/syslog-ng does not run or cannot load its afsocket module" >&2; exit 1; }
+
 moddir=$(dirname "$(find "$tools/rsyslog" -name lmnsd_gtls.so | head -n 1)")
 [ -f "$moddir/lmnsd_gtls.so" ] || { echo "install-test-deps: rsyslog's gtls module is missing" >&2; exit 1; }
 "$rsyslogd" -v >/dev/null || { echo "install-test-deps: $rsyslogd does not run" >&2; exit 1; }
@@ -107,5 +126,8 @@ export LOGPORT_TEST_RSYSLOGD=$rsyslogd
 export LOGPORT_TEST_RSYSLOG_MODULES=$moddir
 export LOGPORT_TEST_TANSU=$tansu
 export LOGPORT_TEST_NODE_MODULES=$node_modules
+export LOGPORT_BENCH_SYSLOG_NG=$sng/usr/sbin/syslog-ng
+export LOGPORT_BENCH_SYSLOG_NG_LIBS=$sng_libs
+export LOGPORT_BENCH_SYSLOG_NG_MODULES=$sng_modules
 ENV
 echo "install-test-deps: ready ($(logger --version), $(haproxy -v | head -n 1 | cut -d' ' -f1-3), $("$rsyslogd" -v | head -n 1), $("$tansu" --version))"
