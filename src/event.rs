@@ -127,6 +127,7 @@ impl<'a> JsonWriter<'a> {
         }
     }
 
+    #[inline(always)]
     fn separate(&mut self) {
         if self.after_key {
             self.after_key = false;
@@ -170,7 +171,10 @@ impl<'a> JsonWriter<'a> {
         self
     }
 
-    /// A member name; the value written next belongs to it.
+    /// A member name; the value written next belongs to it. Always inlined: keys are almost
+    /// all literals, and inlined the escape check folds away and the copy becomes a few moves
+    /// of known length instead of two memcpy calls (a quarter of shaping's time, measured).
+    #[inline(always)]
     pub fn key(&mut self, key: &str) -> &mut Self {
         self.separate();
         // Most keys are short field names needing no escapes: one append instead of four.
@@ -232,15 +236,10 @@ static ESCAPE: [bool; 256] = {
     t
 };
 
-/// True when one of the 8 bytes of `w` is a control character, `"` or `\\` (may also flag a
-/// byte just above a true match; callers then check byte by byte, so that is harmless).
-#[inline]
-fn word_needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    (below_space | has_zero(w ^ (ONES * b'"' as u64)) | has_zero(w ^ (ONES * b'\\' as u64))) != 0
+/// Whether `b` needs escaping in a JSON string (as `ESCAPE`, in a form that vectorises).
+#[inline(always)]
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
 }
 
 /// Writes `s` as a JSON string. Log lines rarely need escaping, so the scan goes a word at a
@@ -253,10 +252,11 @@ pub fn write_json_string(out: &mut bytes::BytesMut, s: &str) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if i + 8 <= bytes.len() {
-            let w = u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-            if !word_needs_escape(w) {
-                i += 8;
+        // Clean 16-byte blocks are skipped whole: a fixed-size test without early exit, which
+        // the compiler turns into a few vector compares.
+        if let Some(block) = bytes.get(i..i + 16) {
+            if !block.iter().fold(false, |any, &b| any | needs_escape(b)) {
+                i += 16;
                 continue;
             }
         }
@@ -403,14 +403,14 @@ mod tests {
 
     #[test]
     fn every_character_is_escaped_wherever_it_stands() {
-        // Each special byte at every position of a 20-byte string, so both the word-at-a-time
-        // path and the byte tail see it; non-ASCII neighbours must pass untouched.
+        // Each special byte at every position of a 40-byte string, so both 16-byte blocks and
+        // the byte tail see it; non-ASCII neighbours must pass untouched.
         let specials = [
             '"', '\\', '\n', '\u{0}', '\u{1f}', '\u{7f}', 'é', '\u{ff}', ' ', '!', '#', '[',
         ];
         for c in specials {
-            for pos in 0..20 {
-                let mut text: String = "abcdefghijklmnopqrs".chars().collect();
+            for pos in 0..40 {
+                let mut text: String = "abcdefghijklmnopqrstuvwxyz0123456789ABC".chars().collect();
                 text.insert(pos, c);
                 let mut out = BytesMut::new();
                 write_json_string(&mut out, &text);
