@@ -2,8 +2,8 @@
 # Long fuzzing campaign, one target after another on one core (the machine is
 # shared): each target runs until RUNS executions or MAX_SECS seconds, whichever
 # comes first, on a working corpus seeded from fuzz/corpus/<target>. The
-# executions and any finding are in fuzz/logs/<target>.log; the last
-# "Done N runs" line of each is what RELIABILITY.md reports.
+# log is fuzz/logs/<target>.log; each run's executions and any finding are
+# appended to fuzz/ledger.tsv, whose sums RELIABILITY.md reports.
 #   usage: fuzz/run-long.sh [target...]   (default: every target)
 #   env:   RUNS (10000000), MAX_SECS (3600)
 set -euo pipefail
@@ -17,8 +17,10 @@ targets=("$@")
 cargo fuzz build -s none -a
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus-work/$t"
+  # SIGINT ends a run early with its counts printed (and recorded below); a finding makes
+  # the run fail and fuzz/record.sh marks it.
   cargo fuzz run -s none -a "$t" "fuzz/corpus-work/$t" "fuzz/corpus/$t" -- \
     -runs="$runs" -max_total_time="$max" -rss_limit_mb=1024 -print_final_stats=1 \
-    >"fuzz/logs/$t.log" 2>&1 || echo "$t: FINDING, see fuzz/logs/$t.log" >&2
-  grep -E "^Done|stat::number_of_executed_units" "fuzz/logs/$t.log" | tail -1 | sed "s/^/$t: /"
+    >"fuzz/logs/$t.log" 2>&1 || true
+  fuzz/record.sh "fuzz/logs/$t.log"
 done

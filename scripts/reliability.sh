@@ -10,25 +10,20 @@ if [ "${1:-}" = "--run" ]; then
 fi
 [ -f target/hostile-report.md ] || { echo "reliability: no target/hostile-report.md; run with --run" >&2; exit 1; }
 python3 - <<'PY'
-import glob, os, re, platform, subprocess
-rows = []
-for log in sorted(glob.glob("fuzz/logs/*.log")):
-    t = os.path.basename(log)[:-4]
-    text = open(log, errors="replace").read()
-    runs = re.findall(r"stat::number_of_executed_units: (\d+)", text)
-    secs = re.findall(r"Done \d+ runs in (\d+) second", text)
-    finding = "crash-" in text or "deadly signal" in text or "panicked" in text
-    if runs:
-        rows.append((t, int(runs[-1]), secs[-1] if secs else "?", finding))
-    else:
-        # A run stopped before its end (out of time): libFuzzer's last progress line.
-        progress = re.findall(r"^#(\d+)\s", text, re.M)
-        rows.append((t, int(progress[-1]) if progress else 0, "stopped", finding))
+import platform, subprocess
+# fuzz/ledger.tsv: one row per fuzz run (fuzz/record.sh); a target's executions add up over
+# its runs, each resuming from the corpus the earlier ones grew.
+runs = {}
+for line in open("fuzz/ledger.tsv").read().splitlines()[1:]:
+    date, t, n, secs, finding = line.split("\t")
+    runs.setdefault(t, []).append((int(n), finding))
+rows = [(t, sum(n for n, _ in r), len(r), max(n for n, _ in r), any(f != "none" for _, f in r))
+        for t, r in sorted(runs.items())]
 cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 report = open("target/hostile-report.md").read()
 fuzz = "\n".join(
-    f"| {t} | {n:,} | {s} | {'FINDING' if f else 'none'} | {'yes' if n >= 10_000_000 else 'no'} |"
-    for t, n, s, f in rows
+    f"| {t} | {n:,} | {k} | {big:,} | {'FINDING' if f else 'none'} | {'yes' if n >= 10_000_000 else 'no'} |"
+    for t, n, k, big, f in rows
 )
 out = f"""# Reliability under hostile input
 
@@ -53,9 +48,12 @@ segments: Nagle and delayed ACK), which the baseline includes.
 ## Fuzzing
 
 Ten coverage-guided targets (`fuzz/`, cargo-fuzz with libFuzzer, no sanitizer, debug
-assertions on), in two lanes of targets one after another (`nice -n 19`, on the machine's two
-cores, shared with the session's builds and paused while benchmarks ran); "stopped" means the
-run was ended before 10 M and its count is libFuzzer's last progress line. Each checks: no panic; once a stream
+assertions on), in two lanes of targets one after another (`nice -n 19` on the machine's two
+cores, shared with the session's builds, paused while benchmarks ran). `fuzz/record.sh` appends
+each run's count to `fuzz/ledger.tsv` (from libFuzzer's final stats, which it also prints when
+a run is ended early with SIGINT); a target's executions are the sum over its runs, each
+starting from the committed corpus (`fuzz/corpus/TARGET`) plus what earlier runs on the same
+machine added (`fuzz/corpus-work/TARGET`). Each checks: no panic; once a stream
 decoder wants more bytes the caller's buffer is within its documented cap; no record exceeds
 its caps; errors are sticky; encode → decode round trips give back valid records (Lumberjack
 windows plain and `C`, RFC 5424 with SD and both framings, GELF chunks in any order and
@@ -63,8 +61,8 @@ zlib/gzip, forward in all four modes and JSON); the forward handshake accepts ex
 key and password. Reproduce: `RUNS=10000000 MAX_SECS=3600 fuzz/run-long.sh [target]`, or one
 target: `RUSTC_BOOTSTRAP=1 cargo fuzz run -s none -a TARGET fuzz/corpus/TARGET -- -runs=10000000`.
 
-| target | executions | seconds | findings | reached 10 M |
-|---|---|---|---|---|
+| target | executions (all runs) | runs | largest run | findings | reached 10 M |
+|---|---|---|---|---|---|
 {fuzz}
 
 Findings so far:
