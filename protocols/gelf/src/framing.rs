@@ -98,10 +98,11 @@ impl FrameDecoder {
 
     /// After `decode` has returned `Ok(None)` on `buf`: whether a frame has begun and not
     /// ended (bytes of it in `buf`, or the tail of an over-long frame still being discarded).
-    /// Whitespace after a NUL does not count. A server uses it to give a frame a deadline, so
-    /// that a sender writing a byte now and then cannot hold a connection open.
+    /// Whitespace between frames is consumed by `decode`, so it never counts. A server uses it
+    /// to give a frame a deadline, so that a sender writing a byte now and then cannot hold a
+    /// connection open.
     pub fn in_frame(&self, buf: &[u8]) -> bool {
-        self.skipping || buf.iter().any(|&b| !is_space(b))
+        self.skipping || !buf.is_empty()
     }
 
     /// Takes `n` bytes off `buf` as a frame, trimmed; `None` if only whitespace.
@@ -136,6 +137,17 @@ impl FrameDecoder {
                         buf.clear();
                         return Ok(None);
                     }
+                }
+            }
+            // Whitespace before a frame is dropped as it comes (a frame is trimmed anyway):
+            // held, it would be a frame that never starts, with no deadline and no limit
+            // but max_frame.
+            if self.scanned == 0 {
+                let ws = buf.iter().take_while(|&&b| is_space(b)).count();
+                buf.advance(ws);
+                self.offset += ws as u64;
+                if buf.is_empty() {
+                    return Ok(None);
                 }
             }
             // A frame of exactly max_frame bytes is whole if its NUL is the next

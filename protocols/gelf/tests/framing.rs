@@ -120,3 +120,21 @@ fn in_frame_is_true_exactly_inside_a_frame() {
     assert!(after(b"abc"));
     assert!(!after(b"\0"));
 }
+
+#[test]
+fn whitespace_between_frames_is_not_held() {
+    // Held, a trickle of spaces would be a frame that never starts: no deadline, up to
+    // max_frame of buffer per connection.
+    let mut dec = FrameDecoder::new(1 << 20);
+    let mut buf = BytesMut::new();
+    for _ in 0..1000 {
+        buf.extend_from_slice(b" \r\n\t");
+        assert!(dec.decode(&mut buf).unwrap().is_none());
+        assert!(buf.is_empty());
+        assert!(!dec.in_frame(&buf));
+    }
+    buf.extend_from_slice(b"  {\"a\":1}\0");
+    let frame = dec.decode(&mut buf).unwrap().unwrap();
+    assert_eq!(&frame.bytes[..], b"{\"a\":1}");
+    assert_eq!(frame.offset, 4002);
+}

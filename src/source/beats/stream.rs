@@ -180,14 +180,17 @@ impl Reader<'_> {
             buf.reserve(READ_SIZE);
             let read = match drain_started {
                 None => tokio::select! {
+                    // Biased: drain first (a sender that never pauses must not hide it), then the read
+                    // before the deadline, so that a frame's last byte wins a tie with it.
+                    biased;
+                    _ = drain.cancelled() => { drain_started = Some(Instant::now()); continue; }
+                    _ = self.closing.cancelled() => return End::Closing,
                     read = tokio::time::timeout(self.stream.inactivity, rd.read_buf(&mut buf)) => match read {
                         Ok(read) => read,
                         // Idle only if the client is not waiting on us (a commit in progress).
                         Err(_) if self.tracker.lock().expect("tracker lock").pending() == 0 => return End::Idle,
                         Err(_) => continue,
                     },
-                    _ = drain.cancelled() => { drain_started = Some(Instant::now()); continue; }
-                    _ = self.closing.cancelled() => return End::Closing,
                     _ = deadline.expired() => return End::Invalid {
                         reason: "frame_timeout",
                         offset: decoder.offset(),

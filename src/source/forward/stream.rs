@@ -105,6 +105,8 @@ impl StreamHandler for ForwardStream {
         let mut drain_started: Option<Instant> = None;
         let mut joiner = self.partials.map(|(bytes, wait)| Joiner::new(bytes, wait));
         let mut deadline = FrameDeadline::new(conn.frame_timeout);
+        // Bytes that came with the PING may already be the start of a message.
+        deadline.update(false, decoder.in_frame(&buf));
         let end = loop {
             buf.reserve(READ_SIZE);
             let wake = {
@@ -122,10 +124,14 @@ impl StreamHandler for ForwardStream {
                 };
                 match drain_started {
                     None => tokio::select! {
+                        // Biased: drain first (a sender that never pauses must not hide it),
+                        // then acks, and the read before the deadline, so that a message's
+                        // last byte wins a tie with it.
+                        biased;
+                        _ = drain.cancelled() => Wake::DrainStarted,
                         commit = commit => Wake::Committed(commit),
                         _ = partials_due => Wake::PartialsDue,
                         read = conn.stream.read_buf(&mut buf) => Wake::Read(read),
-                        _ = drain.cancelled() => Wake::DrainStarted,
                         _ = deadline.expired() => Wake::FrameOverdue,
                     },
                     // Between messages: what was read is committed and acked below, then the
@@ -154,7 +160,9 @@ impl StreamHandler for ForwardStream {
                 }
                 Wake::Committed(commit) => {
                     let (_, acks) = pending.pop_front().expect("a pending commit woke us");
-                    match self.write_acks(&mut conn, commit, &acks).await {
+                    let written = self.write_acks(&mut conn, commit, &acks).await;
+                    deadline.restart();
+                    match written {
                         Ok(()) => continue,
                         Err(e) => break End::Error(e),
                     }
@@ -181,6 +189,7 @@ impl StreamHandler for ForwardStream {
                         }
                         Err(Admitted::Refused) => break End::Error("the sink has stopped".into()),
                     }
+                    deadline.restart();
                     continue;
                 }
                 Wake::Read(read) => read,

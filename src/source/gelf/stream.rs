@@ -84,9 +84,12 @@ impl StreamHandler for GelfStream {
             buf.reserve(READ_SIZE);
             let read = match drain_started {
                 None => tokio::select! {
-                    read = conn.stream.read_buf(&mut buf) => read,
+                    // Biased: drain first (a sender that never pauses must not hide it), then the read
+                    // before the deadline, so that a frame's last byte wins a tie with it.
+                    biased;
                     _ = drain.cancelled() => { drain_started = Some(Instant::now()); continue; }
                     _ = failed.cancelled() => break End::Error("a batch of this connection could not be committed".into()),
+                    read = conn.stream.read_buf(&mut buf) => read,
                     _ = deadline.expired() => {
                         self.metrics.decode_error("frame_timeout");
                         break End::Error(deadline.reason(&conn.listener, buf.len()));
