@@ -51,6 +51,10 @@ pub struct Shaper {
     ecs: bool,
     keep_original: bool,
     metadata_field: Option<String>,
+    /// Whether `@metadata` is read at all: written (`metadata_field`) or an app field in it.
+    /// When not, the peer address is not put there, as nothing would see it (the json codec
+    /// drops `@metadata`): four maps less per event.
+    metadata_read: bool,
     app: AppKey,
 }
 
@@ -64,6 +68,11 @@ impl Shaper {
             ecs: listener.ecs_compatibility != EcsCompatibility::Disabled,
             keep_original: listener.keep_original,
             metadata_field: listener.beats.metadata_field.clone(),
+            metadata_read: listener.beats.metadata_field.is_some()
+                || fields.iter().any(|f| {
+                    crate::event::FieldPath::parse(f)
+                        .is_ok_and(|p| p.0.first().is_some_and(|k| k == "@metadata"))
+                }),
             app: AppKey::compile(&fields, &listener.app_default).map_err(anyhow::Error::msg)?,
         })
     }
@@ -94,7 +103,9 @@ impl Shaper {
                 })
                 .collect(),
         };
-        self.set_peer_ip(&mut hash, peer_ip);
+        if self.metadata_read {
+            self.set_peer_ip(&mut hash, peer_ip);
+        }
         let (event, stamp) = match take_target(&mut hash) {
             Some(text) => self.decoded(hash, text, now),
             None => raw(hash, now),
@@ -120,33 +131,41 @@ impl Shaper {
         );
     }
 
-    /// The plain codec's event for `text`, with the rest of the document set on it.
+    /// The plain codec's event for `text`, with the rest of the document set on it. Logstash
+    /// makes a fresh event (`message`, and `[event][original]` in ECS mode) and sets every
+    /// other key of the document on it, a hash merged into a hash already there. The same
+    /// result is had in place, in the document's own map, which spares hashing and moving
+    /// every key again: the document's keys win, except over `message`, where only a key
+    /// the codec did not take (a null `message` beside v1's `line`) is kept.
     fn decoded(
         &self,
-        hash: Map<String, Value>,
+        mut event: Map<String, Value>,
         text: String,
         now: (i64, u32),
     ) -> (Map<String, Value>, (i64, u32)) {
-        let mut event = Map::new();
+        // Logstash warns and keeps the receive time; no tag on this path.
+        let stamp = match event.remove("@timestamp") {
+            Some(value) => parse_timestamp(&value).unwrap_or(now),
+            None => now,
+        };
         if self.ecs && self.keep_original {
-            let mut original = Map::new();
-            original.insert("original".into(), Value::String(text.clone()));
-            event.insert("event".into(), Value::Object(original));
-        }
-        event.insert("message".into(), Value::String(text));
-        let mut stamp = now;
-        for (key, value) in hash {
-            if key == "@timestamp" {
-                // Logstash warns and keeps the receive time; no tag on this path.
-                stamp = parse_timestamp(&value).unwrap_or(now);
-                continue;
-            }
-            match (event.get_mut(&key), value) {
-                (Some(Value::Object(existing)), Value::Object(more)) => existing.extend(more),
-                (_, value) => {
-                    event.insert(key, value);
+            match event.get_mut("event") {
+                Some(Value::Object(existing)) => {
+                    if !existing.contains_key("original") {
+                        existing.insert("original".into(), Value::String(text.clone()));
+                    }
+                }
+                // A non-object `event` in the document replaces the codec's.
+                Some(_) => {}
+                None => {
+                    let mut original = Map::new();
+                    original.insert("original".into(), Value::String(text.clone()));
+                    event.insert("event".into(), Value::Object(original));
                 }
             }
+        }
+        if !event.contains_key("message") {
+            event.insert("message".into(), Value::String(text));
         }
         tag(&mut event, CODEC_TAG);
         (event, stamp)
@@ -339,6 +358,29 @@ mod tests {
                 "tags":["prod","beats_input_codec_plain_applied"],"fields":{"app":"billing"}})
         );
         assert_eq!(&*app, "billing");
+    }
+
+    #[test]
+    fn the_documents_keys_win_over_the_codecs_as_in_logstash() {
+        let s = shaper(true, None);
+        // Its own [event][original] is kept; a non-object `event` replaces the codec's.
+        let (v, _) = shape(
+            &s,
+            json_payload(json!({"message":"m","event":{"original":"o"}})),
+        );
+        assert_eq!(v["event"], json!({"original":"o"}));
+        let (v, _) = shape(&s, json_payload(json!({"message":"m","event":"e"})));
+        assert_eq!(v["event"], json!("e"));
+        // v1's `line` is the text when `message` is null; the null `message` is set after.
+        let (v, _) = shape(&s, json_payload(json!({"line":"l","message":null})));
+        assert_eq!(
+            (&v["message"], &v["event"]),
+            (&json!(null), &json!({"original":"l"}))
+        );
+        // An unparsable @timestamp on this path is the receive time, without a tag.
+        let (v, _) = shape(&s, json_payload(json!({"message":"m","@timestamp":"nope"})));
+        assert_eq!(v["tags"], json!(["beats_input_codec_plain_applied"]));
+        assert!(v.get("_@timestamp").is_none());
     }
 
     #[test]
