@@ -68,22 +68,24 @@ impl Budget {
         }
     }
 
-    /// Makes `reservation` hold `bytes`: the excess goes back at once, more is waited for.
-    /// Sources reserve an estimate before shaping a read into events and settle on the
-    /// exact size after, so that what they build is covered by the budget while it is built.
-    pub async fn resize(&self, reservation: &mut Reservation, bytes: usize) {
+    /// Settles `reservation` on the `bytes` its events turned out to take. Sources reserve an
+    /// estimate before shaping a read into events (that is where they wait), then settle: the
+    /// excess goes back at once; beyond the estimate, what is free now is taken and the rest
+    /// is not waited for. The events exist by then, so waiting would not spare their memory,
+    /// and readers that each held part of the budget while waiting for more could wait for one
+    /// another forever.
+    pub fn settle(&self, reservation: &mut Reservation, bytes: usize) {
         let want = self.units(bytes) as usize;
         let have = reservation.permit.num_permits();
         if want < have {
             drop(reservation.permit.split(have - want));
         } else if want > have {
-            let more = self
-                .sem
-                .clone()
-                .acquire_many_owned((want - have).min(self.total_units) as u32)
-                .await
-                .expect("budget semaphore is never closed");
-            reservation.permit.merge(more);
+            let free = self.sem.available_permits().min(want - have);
+            if free > 0 {
+                if let Ok(more) = self.sem.clone().try_acquire_many_owned(free as u32) {
+                    reservation.permit.merge(more);
+                }
+            }
         }
         reservation.bytes = bytes;
     }
@@ -117,36 +119,33 @@ mod tests {
     async fn a_reservation_can_shrink_and_grow() {
         let budget = Budget::new(64 * 1024);
         let mut r = budget.reserve(40 * 1024).await;
-        budget.resize(&mut r, 8 * 1024).await;
+        budget.settle(&mut r, 8 * 1024);
         assert_eq!((budget.in_flight(), r.bytes()), (8 * 1024, 8 * 1024));
-        budget.resize(&mut r, 60 * 1024).await;
+        budget.settle(&mut r, 60 * 1024);
         assert_eq!(budget.in_flight(), 60 * 1024);
-        // Growing past what is free waits until someone gives bytes back.
+        // Growing past what is free takes what is free and does not wait.
         let other = budget.reserve(4 * 1024).await;
-        {
-            let grow = budget.resize(&mut r, 64 * 1024);
-            tokio::pin!(grow);
-            assert!(
-                futures_poll_once(grow.as_mut()).await.is_none(),
-                "must wait for budget"
-            );
-            drop(other);
-            grow.await;
-        }
+        budget.settle(&mut r, 100 * 1024);
         assert_eq!(budget.in_flight(), 64 * 1024);
+        assert_eq!(r.bytes(), 100 * 1024);
+        drop(other);
+        assert_eq!(budget.in_flight(), 60 * 1024);
         drop(r);
         assert_eq!(budget.in_flight(), 0);
     }
 
-    /// Polls a future once: Some(output) if it was ready.
-    async fn futures_poll_once<F: std::future::Future + Unpin>(mut f: F) -> Option<F::Output> {
-        std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
-                std::task::Poll::Ready(v) => Some(v),
-                std::task::Poll::Pending => None,
-            })
-        })
-        .await
+    #[tokio::test]
+    async fn readers_holding_the_whole_budget_never_wait_for_each_other() {
+        // Two reads whose estimates took all of it, both built larger than estimated: waiting
+        // for the difference would hold each other's bytes forever.
+        let budget = Budget::new(64 * 1024);
+        let mut a = budget.reserve(32 * 1024).await;
+        let mut b = budget.reserve(32 * 1024).await;
+        budget.settle(&mut a, 40 * 1024);
+        budget.settle(&mut b, 40 * 1024);
+        assert_eq!(budget.in_flight(), 64 * 1024);
+        drop((a, b));
+        assert_eq!(budget.in_flight(), 0);
     }
 
     #[tokio::test]

@@ -100,7 +100,7 @@ impl Pipeline {
         let reservation = match held {
             Some(mut reservation) => {
                 if size < reservation.bytes() {
-                    self.budget.resize(&mut reservation, size).await;
+                    self.budget.settle(&mut reservation, size);
                 }
                 reservation
             }

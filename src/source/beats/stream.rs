@@ -365,8 +365,7 @@ impl Reader<'_> {
         self.stream.metrics.events.increment(built.len() as u64);
         pipeline
             .budget
-            .resize(&mut reservation, built.iter().map(Event::size).sum())
-            .await;
+            .settle(&mut reservation, built.iter().map(Event::size).sum());
         self.open.events.append(&mut built);
         match &mut self.open.reservation {
             Some(held) => held.merge(reservation),

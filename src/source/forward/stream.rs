@@ -564,8 +564,7 @@ impl ForwardStream {
             self.metrics.events.increment(events.len() as u64);
             self.pipeline
                 .budget
-                .resize(&mut reservation, events.iter().map(Event::size).sum())
-                .await;
+                .settle(&mut reservation, events.iter().map(Event::size).sum());
             let (ack, waiter) = if acks.is_empty() {
                 (Ack::none(), None)
             } else {

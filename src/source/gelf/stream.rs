@@ -183,8 +183,7 @@ impl StreamHandler for GelfStream {
                     self.metrics.events.increment(events.len() as u64);
                     self.pipeline
                         .budget
-                        .resize(&mut reservation, events.iter().map(Event::size).sum())
-                        .await;
+                        .settle(&mut reservation, events.iter().map(Event::size).sum());
                     let (ack, waiter) = Ack::channel();
                     if self
                         .pipeline

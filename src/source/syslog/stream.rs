@@ -133,8 +133,7 @@ impl StreamHandler for SyslogStream {
                 self.metrics.events.increment(events.len() as u64);
                 self.pipeline
                     .budget
-                    .resize(&mut reservation, events.iter().map(Event::size).sum())
-                    .await;
+                    .settle(&mut reservation, events.iter().map(Event::size).sum());
                 if self
                     .pipeline
                     .send_reserved(events, Ack::none(), reservation)
