@@ -55,6 +55,22 @@ impl AppKey {
     }
 }
 
+impl AppKey {
+    /// [`resolve`](Self::resolve) for a document kept as text: only the paths' values are
+    /// parsed.
+    pub fn resolve_doc<'a>(&'a self, doc: &super::doc::Doc<'_>) -> std::borrow::Cow<'a, str> {
+        for (path, dotted) in self.paths.iter().zip(&self.dotted) {
+            let found = doc.lookup(path).or_else(|| doc.get(dotted));
+            match found {
+                Some(Value::String(s)) if !s.is_empty() => return s.into(),
+                Some(Value::Number(n)) => return n.to_string().into(),
+                _ => {}
+            }
+        }
+        self.default.as_str().into()
+    }
+}
+
 fn lookup<'a>(event: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
     let (first, rest) = path.split_first()?;
     let mut value = event.get(first.as_str())?;

@@ -4,6 +4,7 @@
 
 mod acker;
 mod app;
+mod doc;
 mod options;
 mod shape;
 mod stream;

@@ -15,10 +15,11 @@
 
 use std::sync::Arc;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use logport_lumberjack::Payload;
 use serde_json::{Map, Value};
 
+use super::doc::{Doc, NotADoc};
 use super::AppKey;
 use crate::config::{EcsCompatibility, ListenerConfig};
 use crate::event::{write_json_string, write_rfc3339_utc};
@@ -87,21 +88,18 @@ impl Shaper {
         apps: &mut AppCache,
     ) -> Result<Arc<str>, Invalid> {
         let mut hash = match payload {
-            Payload::Json(json) => match serde_json::from_slice::<Value>(json) {
-                Ok(Value::Object(map)) => map,
-                Ok(_) => return Err(Invalid::NotAnObject),
-                Err(e) => return Err(Invalid::Json(e.to_string())),
+            Payload::Json(json) => match Doc::parse(json) {
+                Ok(doc) => doc,
+                Err(NotADoc::NotAnObject) => return Err(Invalid::NotAnObject),
+                Err(NotADoc::Json(e)) => return Err(Invalid::Json(e.to_string())),
             },
             // Keys and values are byte strings meant as UTF-8; bad bytes are kept as U+FFFD.
-            Payload::Pairs(pairs) => pairs
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        String::from_utf8_lossy(k).into_owned(),
-                        Value::String(String::from_utf8_lossy(v).into_owned()),
-                    )
-                })
-                .collect(),
+            Payload::Pairs(pairs) => Doc::from_pairs(pairs.iter().map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
+            })),
         };
         if self.metadata_read {
             self.set_peer_ip(&mut hash, peer_ip);
@@ -110,18 +108,18 @@ impl Shaper {
             Some(text) => self.decoded(hash, text, now),
             None => raw(hash, now),
         };
-        let app = apps.get(&self.app.resolve(&event));
+        let app = apps.get(&self.app.resolve_doc(&event));
         self.write(&event, stamp, out);
         Ok(app)
     }
 
-    fn set_peer_ip(&self, hash: &mut Map<String, Value>, ip: &str) {
+    fn set_peer_ip(&self, hash: &mut Doc, ip: &str) {
         let path: &[&str] = if self.ecs {
             &["input", "beats", "host", "ip"]
         } else {
             &["ip_address"]
         };
-        let mut node = object_at(hash, "@metadata");
+        let mut node = hash.object_at("@metadata");
         for part in &path[..path.len() - 1] {
             node = object_at(node, part);
         }
@@ -137,12 +135,12 @@ impl Shaper {
     /// result is had in place, in the document's own map, which spares hashing and moving
     /// every key again: the document's keys win, except over `message`, where only a key
     /// the codec did not take (a null `message` beside v1's `line`) is kept.
-    fn decoded(
+    fn decoded<'a>(
         &self,
-        mut event: Map<String, Value>,
+        mut event: Doc<'a>,
         text: String,
         now: (i64, u32),
-    ) -> (Map<String, Value>, (i64, u32)) {
+    ) -> (Doc<'a>, (i64, u32)) {
         // Logstash warns and keeps the receive time; no tag on this path.
         let stamp = match event.remove("@timestamp") {
             Some(value) => parse_timestamp(&value).unwrap_or(now),
@@ -160,55 +158,55 @@ impl Shaper {
                 None => {
                     let mut original = Map::new();
                     original.insert("original".into(), Value::String(text.clone()));
-                    event.insert("event".into(), Value::Object(original));
+                    event.insert("event", Value::Object(original));
                 }
             }
         }
         if !event.contains_key("message") {
-            event.insert("message".into(), Value::String(text));
+            event.insert("message", Value::String(text));
         }
         tag(&mut event, CODEC_TAG);
         (event, stamp)
     }
 
-    fn write(&self, event: &Map<String, Value>, stamp: (i64, u32), out: &mut BytesMut) {
+    fn write(&self, event: &Doc, stamp: (i64, u32), out: &mut BytesMut) {
         out.extend_from_slice(b"{\"@timestamp\":\"");
         write_rfc3339_utc(out, stamp.0, stamp.1);
         out.extend_from_slice(b"\",\"@version\":");
-        match event.get("@version") {
-            Some(v) => write_value(out, v),
+        match event.text("@version") {
+            Some(v) => out.extend_from_slice(v.as_bytes()),
             None => out.extend_from_slice(b"\"1\""),
         }
-        for (key, value) in event {
-            if matches!(key.as_str(), "@timestamp" | "@version" | "@metadata")
-                || Some(key) == self.metadata_field.as_ref()
+        event.for_each(|key, value| {
+            if matches!(key, "@timestamp" | "@version" | "@metadata")
+                || Some(key) == self.metadata_field.as_deref()
             {
-                continue;
+                return;
             }
             out.extend_from_slice(b",");
             write_json_string(out, key);
             out.extend_from_slice(b":");
-            write_value(out, value);
-        }
-        if let (Some(field), Some(meta)) = (&self.metadata_field, event.get("@metadata")) {
+            out.extend_from_slice(value.as_bytes());
+        });
+        if let (Some(field), Some(meta)) = (&self.metadata_field, event.text("@metadata")) {
             out.extend_from_slice(b",");
             write_json_string(out, field);
             out.extend_from_slice(b":");
-            write_value(out, meta);
+            out.extend_from_slice(meta.as_bytes());
         }
         out.extend_from_slice(b"}");
     }
 }
 
 /// The document as the event, as Logstash's `Event.new(hash)` takes it.
-fn raw(mut event: Map<String, Value>, now: (i64, u32)) -> (Map<String, Value>, (i64, u32)) {
+fn raw(mut event: Doc<'_>, now: (i64, u32)) -> (Doc<'_>, (i64, u32)) {
     let stamp = match event.remove("@timestamp") {
         None | Some(Value::Null) => now,
         Some(value) => match parse_timestamp(&value) {
             Some(stamp) => stamp,
             None => {
                 tag(&mut event, TIMESTAMP_FAILURE_TAG);
-                event.insert(TIMESTAMP_FAILURE_FIELD.into(), value);
+                event.insert(TIMESTAMP_FAILURE_FIELD, value);
                 now
             }
         },
@@ -219,10 +217,10 @@ fn raw(mut event: Map<String, Value>, now: (i64, u32)) -> (Map<String, Value>, (
 
 /// Removes and returns the text the plain codec decodes: `message`, else v1's `line` (a null
 /// counts as absent; anything else is made text, as Ruby's `to_s` would).
-fn take_target(hash: &mut Map<String, Value>) -> Option<String> {
+fn take_target(hash: &mut Doc) -> Option<String> {
     let key = ["message", "line"]
         .into_iter()
-        .find(|k| hash.get(*k).is_some_and(|v| !v.is_null()))?;
+        .find(|k| hash.has_value(k))?;
     Some(match hash.remove(key)? {
         Value::String(s) => s,
         other => other.to_string(),
@@ -241,11 +239,11 @@ fn object_at<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<Stri
 }
 
 /// Logstash's `Event#tag`: a list gains the tag unless it has it; a single value becomes a list.
-fn tag(event: &mut Map<String, Value>, tag: &str) {
+fn tag(event: &mut Doc, tag: &str) {
     let new = Value::String(tag.to_owned());
     match event.get_mut("tags") {
         None | Some(Value::Null) => {
-            event.insert("tags".into(), Value::Array(vec![new]));
+            event.insert("tags", Value::Array(vec![new]));
         }
         Some(Value::Array(tags)) => {
             if !tags.contains(&new) {
@@ -277,10 +275,6 @@ fn parse_timestamp(value: &Value) -> Option<(i64, u32)> {
     } else {
         (secs, nanos as u32)
     })
-}
-
-fn write_value(out: &mut BytesMut, value: &Value) {
-    serde_json::to_writer(out.writer(), value).expect("writing JSON to memory does not fail");
 }
 
 #[cfg(test)]

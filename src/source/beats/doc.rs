@@ -1,0 +1,251 @@
+//! A Beats document as the shaper needs it: its top-level keys in order, each value kept as the
+//! JSON text it came as until something asks for it.
+//!
+//! The shaper touches a handful of top-level keys (`message`, `@timestamp`, `tags`, `event`,
+//! `@metadata`, the app fields) and writes every other one back unchanged. Parsing the whole
+//! document into a `serde_json::Value` tree, an ordered map with SipHash per object, and
+//! serialising it again was most of a Beats event's CPU; here the untouched values are copied
+//! as text, and only the keys asked for are parsed.
+
+use std::borrow::Cow;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+/// One top-level value: as it came, or parsed (and maybe changed).
+#[derive(Debug)]
+enum Slot<'a> {
+    Raw(&'a RawValue),
+    Parsed(Value),
+}
+
+impl Slot<'_> {
+    fn to_value(&self) -> Value {
+        match self {
+            Slot::Raw(raw) => serde_json::from_str(raw.get()).expect("RawValue holds valid JSON"),
+            Slot::Parsed(v) => v.clone(),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        match self {
+            Slot::Raw(raw) => raw.get() == "null",
+            Slot::Parsed(v) => v.is_null(),
+        }
+    }
+}
+
+/// The top-level object of a document, keys in order (a repeated key keeps its first place
+/// and its last value, as `serde_json::Map` and Logstash's hash do).
+#[derive(Debug, Default)]
+pub struct Doc<'a> {
+    entries: Vec<(Cow<'a, str>, Slot<'a>)>,
+}
+
+/// Why a `J` frame is not a document.
+pub enum NotADoc {
+    Json(serde_json::Error),
+    NotAnObject,
+}
+
+impl<'a> Doc<'a> {
+    pub fn parse(json: &'a [u8]) -> Result<Doc<'a>, NotADoc> {
+        serde_json::from_slice(json).map_err(|e| match e.classify() {
+            // Well-formed JSON of another type than an object.
+            serde_json::error::Category::Data => NotADoc::NotAnObject,
+            _ => NotADoc::Json(e),
+        })
+    }
+
+    /// Lumberjack v1 `D` frames: keys and values as text.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Doc<'a> {
+        let mut doc = Doc::default();
+        for (k, v) in pairs {
+            doc.insert(k, Value::String(v));
+        }
+        doc
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().position(|(k, _)| k == key)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Whether `key` is present and not null.
+    pub fn has_value(&self, key: &str) -> bool {
+        self.position(key)
+            .is_some_and(|i| !self.entries[i].1.is_null())
+    }
+
+    /// The value at `key` as JSON text: as it came, or serialised.
+    pub fn text(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.position(key).map(|i| match &self.entries[i].1 {
+            Slot::Raw(raw) => Cow::Borrowed(raw.get()),
+            Slot::Parsed(v) => Cow::Owned(v.to_string()),
+        })
+    }
+
+    /// The value at `key`, parsed (a copy: the document keeps its text).
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.position(key).map(|i| self.entries[i].1.to_value())
+    }
+
+    /// The value at `key`, parsed in place so that it can be changed.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        let i = self.position(key)?;
+        let slot = &mut self.entries[i].1;
+        if let Slot::Raw(_) = slot {
+            *slot = Slot::Parsed(slot.to_value());
+        }
+        match slot {
+            Slot::Parsed(v) => Some(v),
+            Slot::Raw(_) => unreachable!("parsed above"),
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.position(key)?;
+        let (_, slot) = self.entries.remove(i);
+        Some(match slot {
+            Slot::Raw(raw) => serde_json::from_str(raw.get()).expect("RawValue holds valid JSON"),
+            Slot::Parsed(v) => v,
+        })
+    }
+
+    pub fn insert(&mut self, key: impl Into<Cow<'a, str>>, value: Value) {
+        let key = key.into();
+        match self.position(&key) {
+            Some(i) => self.entries[i].1 = Slot::Parsed(value),
+            None => self.entries.push((key, Slot::Parsed(value))),
+        }
+    }
+
+    /// The object at `key`, made (or put in place of a non-object) if need be.
+    pub fn object_at(&mut self, key: &str) -> &mut Map<String, Value> {
+        if !self.get_mut(key).is_some_and(|v| v.is_object()) {
+            self.insert(key.to_owned(), Value::Object(Map::new()));
+        }
+        self.get_mut(key)
+            .and_then(Value::as_object_mut)
+            .expect("made an object above")
+    }
+
+    /// Every key with its value written as JSON text: as it came, or serialised.
+    pub fn for_each(&self, mut each: impl FnMut(&str, Cow<'_, str>)) {
+        for (key, slot) in &self.entries {
+            match slot {
+                Slot::Raw(raw) => each(key, Cow::Borrowed(raw.get())),
+                Slot::Parsed(v) => each(key, Cow::Owned(v.to_string())),
+            }
+        }
+    }
+
+    /// The value at a path of keys, parsed only as deep as the path goes.
+    pub fn lookup(&self, path: &[String]) -> Option<Value> {
+        let (first, rest) = path.split_first()?;
+        let mut value = self.get(first)?;
+        for part in rest {
+            value = value.as_object_mut()?.remove(part.as_str())?;
+        }
+        Some(value)
+    }
+}
+
+/// A map key, borrowed from the input when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Doc<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct DocVisitor;
+        impl<'de> Visitor<'de> for DocVisitor {
+            type Value = Doc<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Doc<'de>, M::Error> {
+                let mut doc = Doc::default();
+                while let Some((Key(key), raw)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    match doc.position(&key) {
+                        Some(i) => doc.entries[i].1 = Slot::Raw(raw),
+                        None => doc.entries.push((key, Slot::Raw(raw))),
+                    }
+                }
+                Ok(doc)
+            }
+        }
+        d.deserialize_map(DocVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(doc: &Doc) -> String {
+        let mut out = String::from("{");
+        doc.for_each(|k, v| {
+            if out.len() > 1 {
+                out.push(',');
+            }
+            out.push_str(&serde_json::to_string(k).unwrap());
+            out.push(':');
+            out.push_str(&v);
+        });
+        out + "}"
+    }
+
+    #[test]
+    fn untouched_values_come_back_as_they_came_and_changed_ones_as_json() {
+        let json = br#"{"a":{"x":[1,2.50,"\u00e9"]},"b\n":"s","a":7,"n":null,"o":{"k":"v"}}"#;
+        let mut doc = Doc::parse(json).ok().unwrap();
+        // A repeated key keeps its first place and its last value.
+        assert_eq!(text(&doc), r#"{"a":7,"b\n":"s","n":null,"o":{"k":"v"}}"#);
+        assert!(doc.has_value("a") && !doc.has_value("n") && doc.contains_key("n"));
+        assert_eq!(
+            doc.lookup(&["o".into(), "k".into()]),
+            Some(Value::from("v"))
+        );
+        doc.object_at("o").insert("k2".into(), Value::from(1));
+        doc.object_at("b\n").insert("z".into(), Value::from(true));
+        assert_eq!(doc.remove("a"), Some(Value::from(7)));
+        doc.insert("new", Value::from("x"));
+        assert_eq!(
+            text(&doc),
+            r#"{"b\n":{"z":true},"n":null,"o":{"k":"v","k2":1},"new":"x"}"#
+        );
+    }
+
+    #[test]
+    fn only_objects_are_documents() {
+        assert!(matches!(Doc::parse(b"[1]"), Err(NotADoc::NotAnObject)));
+        assert!(matches!(Doc::parse(b" \"s\""), Err(NotADoc::NotAnObject)));
+        assert!(matches!(Doc::parse(b"{\"a\":"), Err(NotADoc::Json(_))));
+        assert!(Doc::parse(b" {\"a\":1} ").is_ok());
+    }
+}
