@@ -970,8 +970,11 @@ fn deep_nesting(c: &Ctx) -> String {
     logport_lumberjack::encode_json(Version::V2, 1, &doc, &mut b);
     let mut s = TcpStream::connect(c.addr("beats")).unwrap();
     s.write_all(&b).unwrap();
-    let beats_closed = closed_within(&mut s, Duration::from_secs(3));
-    format!("forward msgpack nested {depth} deep: refused by the extent scan's depth cap (64) before any value is built, connection closed, logport_decode_errors_total +1; GELF/TCP JSON nested {depth} deep: serde_json stops at its recursion limit (128), the frame is kept as text tagged _jsonparsefailure, logport_decode_errors_total{{reason=\"not_json\"}} +1, connection {}; Beats `J` nested {depth} deep: {}", if gelf_closed { "closed" } else { "kept open" }, if beats_closed { "connection closed" } else { "kept as an event (the document is stored as sent)" })
+    assert!(
+        closed_within(&mut s, Duration::from_secs(3)),
+        "a Beats document nested too deep closes its connection"
+    );
+    format!("forward msgpack nested {depth} deep: refused by the extent scan's depth cap (64) before any value is built, connection closed, logport_decode_errors_total +1; GELF/TCP JSON nested {depth} deep: serde_json stops at its recursion limit (128), the frame is kept as text tagged _jsonparsefailure, logport_decode_errors_total{{reason=\"not_json\"}} +1, connection {}; Beats `J` nested {depth} deep: refused past 128 levels before it is parsed, connection closed (as Logstash's parser throws)", if gelf_closed { "closed" } else { "kept open" })
 }
 
 fn invalid_utf8(c: &Ctx) -> String {

@@ -47,10 +47,51 @@ pub struct Doc<'a> {
 pub enum NotADoc {
     Json(serde_json::Error),
     NotAnObject,
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+/// How deep a document may nest: serde_json's own recursion limit when it builds values, which
+/// raw values skip. (Jackson, under Logstash, refuses past 1000; Elasticsearch maps 20.)
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether `json` nests deeper than `max`. Cheap for ordinary documents: unless it holds more
+/// than `max` opening brackets at all it cannot, and only then are strings told apart.
+fn too_deep(json: &[u8], max: usize) -> bool {
+    if json.iter().filter(|&&b| b == b'[' || b == b'{').count() <= max {
+        return false;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
 }
 
 impl<'a> Doc<'a> {
     pub fn parse(json: &'a [u8]) -> Result<Doc<'a>, NotADoc> {
+        if too_deep(json, MAX_DEPTH) {
+            return Err(NotADoc::TooDeep);
+        }
         serde_json::from_slice(json).map_err(|e| match e.classify() {
             // Well-formed JSON of another type than an object.
             serde_json::error::Category::Data => NotADoc::NotAnObject,
@@ -239,6 +280,22 @@ mod tests {
             text(&doc),
             r#"{"b\n":{"z":true},"n":null,"o":{"k":"v","k2":1},"new":"x"}"#
         );
+    }
+
+    #[test]
+    fn documents_nested_too_deep_are_refused_and_brackets_in_strings_do_not_count() {
+        let nested = |n: usize| format!("{{\"a\":{}{}}}", "[".repeat(n), "]".repeat(n));
+        assert!(Doc::parse(nested(MAX_DEPTH - 1).as_bytes()).is_ok());
+        assert!(matches!(
+            Doc::parse(nested(MAX_DEPTH).as_bytes()),
+            Err(NotADoc::TooDeep)
+        ));
+        let brackets = format!(
+            "{{\"a\":\"{}\\\"{}\",\"b\":[[1]]}}",
+            "[".repeat(500),
+            "{".repeat(500)
+        );
+        assert!(Doc::parse(brackets.as_bytes()).is_ok());
     }
 
     #[test]

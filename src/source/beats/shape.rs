@@ -92,6 +92,12 @@ impl Shaper {
                 Ok(doc) => doc,
                 Err(NotADoc::NotAnObject) => return Err(Invalid::NotAnObject),
                 Err(NotADoc::Json(e)) => return Err(Invalid::Json(e.to_string())),
+                Err(NotADoc::TooDeep) => {
+                    return Err(Invalid::Json(format!(
+                        "nested deeper than {}",
+                        super::doc::MAX_DEPTH
+                    )))
+                }
             },
             // Keys and values are byte strings meant as UTF-8; bad bytes are kept as U+FFFD.
             Payload::Pairs(pairs) => Doc::from_pairs(pairs.iter().map(|(k, v)| {
