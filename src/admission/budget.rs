@@ -80,10 +80,15 @@ impl Budget {
         if want < have {
             drop(reservation.permit.split(have - want));
         } else if want > have {
-            let free = self.sem.available_permits().min(want - have);
-            if free > 0 {
+            // Another task may take permits between the look and the take: look again.
+            loop {
+                let free = self.sem.available_permits().min(want - have);
+                if free == 0 {
+                    break;
+                }
                 if let Ok(more) = self.sem.clone().try_acquire_many_owned(free as u32) {
                     reservation.permit.merge(more);
+                    break;
                 }
             }
         }

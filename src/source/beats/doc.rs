@@ -92,9 +92,10 @@ impl<'a> Doc<'a> {
         if too_deep(json, MAX_DEPTH) {
             return Err(NotADoc::TooDeep);
         }
+        let object = json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         serde_json::from_slice(json).map_err(|e| match e.classify() {
             // Well-formed JSON of another type than an object.
-            serde_json::error::Category::Data => NotADoc::NotAnObject,
+            serde_json::error::Category::Data if !object => NotADoc::NotAnObject,
             _ => NotADoc::Json(e),
         })
     }
@@ -196,6 +197,80 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// Whether a checked value holds an object with a repeated key.
+enum Repeats {
+    No,
+    Yes,
+}
+
+/// Walks one raw value as a parse would, without building it: fails where building it would
+/// (strings and numbers are decoded), and tells whether an object in it repeats a key.
+fn check(json: &str) -> Result<Repeats, serde_json::Error> {
+    struct Check(bool);
+    impl<'de> serde::de::DeserializeSeed<'de> for &mut Check {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for &mut Check {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(&mut *self)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+            let mut keys: Vec<Key<'de>> = Vec::new();
+            let mut seen: Option<std::collections::HashSet<Cow<'de, str>>> = None;
+            while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+                let repeated = match &mut seen {
+                    Some(set) => !set.insert(key),
+                    None if keys.len() >= 16 => {
+                        let mut set: std::collections::HashSet<_> =
+                            keys.drain(..).map(|k| k.0).collect();
+                        let repeated = !set.insert(key);
+                        seen = Some(set);
+                        repeated
+                    }
+                    None => {
+                        let repeated = keys.iter().any(|k| k.0 == key);
+                        keys.push(Key(key));
+                        repeated
+                    }
+                };
+                self.0 |= repeated;
+                map.next_value_seed(&mut *self)?;
+            }
+            Ok(())
+        }
+    }
+    let mut c = Check(false);
+    let mut de = serde_json::Deserializer::from_str(json);
+    serde::de::DeserializeSeed::deserialize(&mut c, &mut de)?;
+    Ok(if c.0 { Repeats::Yes } else { Repeats::No })
+}
+
 /// A map key, borrowed from the input when it has no escapes.
 struct Key<'a>(Cow<'a, str>);
 
@@ -231,10 +306,39 @@ impl<'de> Deserialize<'de> for Doc<'de> {
             }
             fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Doc<'de>, M::Error> {
                 let mut doc = Doc::default();
+                // Where each key is, once there are too many for a scan (linear, not
+                // quadratic, in the number of keys a hostile document may hold).
+                let mut index: Option<std::collections::HashMap<Cow<'de, str>, usize>> = None;
                 while let Some((Key(key), raw)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
-                    match doc.position(&key) {
-                        Some(i) => doc.entries[i].1 = Slot::Raw(raw),
-                        None => doc.entries.push((key, Slot::Raw(raw))),
+                    // What serde_json's raw values let through unchecked (a lone surrogate
+                    // escape, a number out of range) is refused here as it would be when
+                    // parsed; a value with repeated keys is parsed now, which keeps the last of
+                    // each as Logstash does.
+                    let slot = match check(raw.get()).map_err(serde::de::Error::custom)? {
+                        Repeats::No => Slot::Raw(raw),
+                        Repeats::Yes => Slot::Parsed(
+                            serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?,
+                        ),
+                    };
+                    if index.is_none() && doc.entries.len() >= 16 {
+                        let mut map = std::collections::HashMap::new();
+                        for (i, (k, _)) in doc.entries.iter().enumerate() {
+                            map.insert(k.clone(), i);
+                        }
+                        index = Some(map);
+                    }
+                    let at = match &index {
+                        Some(map) => map.get(&key).copied(),
+                        None => doc.position(&key),
+                    };
+                    match at {
+                        Some(i) => doc.entries[i].1 = slot,
+                        None => {
+                            if let Some(map) = &mut index {
+                                map.insert(key.clone(), doc.entries.len());
+                            }
+                            doc.entries.push((key, slot));
+                        }
                     }
                 }
                 Ok(doc)
@@ -296,6 +400,33 @@ mod tests {
             "{".repeat(500)
         );
         assert!(Doc::parse(brackets.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn values_are_checked_as_a_parse_would_and_repeated_keys_keep_the_last() {
+        // serde_json's raw values let these through; a parse (and Logstash) would not.
+        for bad in [
+            &br#"{"m":"\ud800"}"#[..],
+            br#"{"h":{"x":1e999}}"#,
+            br#"{"a":[1,{"b":"\udc00x"}]}"#,
+        ] {
+            assert!(
+                matches!(Doc::parse(bad), Err(NotADoc::Json(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let doc = Doc::parse(br#"{"f":{"a":1,"b":[{"c":1,"c":2}],"a":3},"g":{"x":1}}"#)
+            .ok()
+            .unwrap();
+        assert_eq!(text(&doc), r#"{"f":{"a":3,"b":[{"c":2}]},"g":{"x":1}}"#);
+        // Many keys: still first place and last value, found through the index.
+        let many: String = (0..100).map(|i| format!("\"k{}\":{i},", i % 50)).collect();
+        let json = format!("{{{many}\"z\":0}}");
+        let doc = Doc::parse(json.as_bytes()).ok().unwrap();
+        assert_eq!(doc.get("k7"), Some(Value::from(57)));
+        assert_eq!(doc.entries.len(), 51);
+        assert_eq!(doc.entries[7].0, "k7");
     }
 
     #[test]
