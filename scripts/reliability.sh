@@ -86,6 +86,12 @@ Findings so far:
 - The Beats `C` bomb delays the neighbour by about 100 ms once (4 MiB of tiny frames processed
   on one worker); forward and GELF inflate large payloads off the async worker
   (`source::off_core`), which took their bombs' stall from ~300 ms to none measurable.
+- Budget settling (`Budget::settle`) does not wait for what a read's events take beyond its
+  estimate (readers waiting for more while holding part of the budget could wait for one
+  another forever). Forward estimates a compressed chunk on its compressed size, so its
+  inflated events are under-counted in `logport_in_flight_bytes` until they commit: with the
+  inflation gap above, the next thing to bound (reserve the shortfall after the batch is
+  sent, when the reader holds nothing unsent, and estimate on the inflated size).
 - A frame's deadline (`frame_timeout`, 60 s by default) is per frame: a client may still hold a
   connection slot indefinitely by sending small whole frames slowly (it is then an ordinary,
   if slow, sender; `max_connections` and the per-app limits bound what it costs).
