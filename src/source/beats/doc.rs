@@ -5,7 +5,9 @@
 //! `@metadata`, the app fields) and writes every other one back unchanged. Parsing the whole
 //! document into a `serde_json::Value` tree, an ordered map with SipHash per object, and
 //! serialising it again was most of a Beats event's CPU; here the untouched values are copied
-//! as text, and only the keys asked for are parsed.
+//! as text, and only the keys asked for are parsed. Each value is still walked once as a parse
+//! would (`check`), so that what a parse refuses is refused here too, and an object repeating
+//! a key is parsed, keeping the last value as Logstash does.
 
 use std::borrow::Cow;
 
@@ -23,7 +25,8 @@ enum Slot<'a> {
 impl Slot<'_> {
     fn to_value(&self) -> Value {
         match self {
-            Slot::Raw(raw) => serde_json::from_str(raw.get()).expect("RawValue holds valid JSON"),
+            // Every raw value passed `check` when the document was read: it parses.
+            Slot::Raw(raw) => serde_json::from_str(raw.get()).expect("checked when read"),
             Slot::Parsed(v) => v.clone(),
         }
     }
@@ -153,7 +156,7 @@ impl<'a> Doc<'a> {
         let i = self.position(key)?;
         let (_, slot) = self.entries.remove(i);
         Some(match slot {
-            Slot::Raw(raw) => serde_json::from_str(raw.get()).expect("RawValue holds valid JSON"),
+            Slot::Raw(raw) => serde_json::from_str(raw.get()).expect("checked when read"),
             Slot::Parsed(v) => v,
         })
     }
