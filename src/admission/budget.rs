@@ -95,6 +95,22 @@ impl Budget {
         reservation.bytes = bytes;
     }
 
+    /// Settles `reservation` on `bytes` and, where that leaves part of them uncovered, waits
+    /// until all are. Only for a reader that holds no other reservation and no unsent events:
+    /// it gives its reservation back and queues for the whole, so what it waits for is freed by
+    /// batches already sent as they commit, never by another waiting reader (the semaphore
+    /// hands freed permits to its first waiter, in order). A reader whose estimate fell short
+    /// (forward's gzip chunks, whose size is known only once inflated) thus keeps the budget's
+    /// bound instead of sending events it does not cover.
+    pub async fn cover(&self, mut reservation: Reservation, bytes: usize) -> Reservation {
+        self.settle(&mut reservation, bytes);
+        if reservation.permit.num_permits() >= self.units(bytes) as usize {
+            return reservation;
+        }
+        drop(reservation);
+        self.reserve(bytes).await
+    }
+
     /// Bytes currently reserved.
     pub fn in_flight(&self) -> u64 {
         ((self.total_units - self.sem.available_permits()) * UNIT) as u64
@@ -151,6 +167,29 @@ mod tests {
         assert_eq!(budget.in_flight(), 64 * 1024);
         drop((a, b));
         assert_eq!(budget.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn cover_waits_for_what_settle_could_not_take() {
+        let budget = Budget::new(64 * 1024);
+        let others = budget.reserve(48 * 1024).await;
+        let r = budget.reserve(8 * 1024).await;
+        // Free already: covered at once.
+        let r = budget.cover(r, 12 * 1024).await;
+        assert_eq!(budget.in_flight(), 60 * 1024);
+        // 40 KiB are more than is free: it waits for the rest.
+        let waiting = tokio::spawn({
+            let budget = budget.clone();
+            async move { budget.cover(r, 40 * 1024).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        // Queued first, it collects what is freed (its own 12 KiB back, the 4 KiB free).
+        assert_eq!(budget.in_flight(), 64 * 1024);
+        assert!(budget.try_reserve(1).is_none());
+        drop(others);
+        let r = waiting.await.unwrap();
+        assert_eq!((budget.in_flight(), r.bytes()), (40 * 1024, 40 * 1024));
     }
 
     #[tokio::test]

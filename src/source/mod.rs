@@ -313,6 +313,25 @@ pub fn off_core<R>(heavy: bool, work: impl FnOnce() -> R) -> R {
     }
 }
 
+/// Readers that may hold decompressed data the in-flight budget does not cover yet, at once,
+/// process-wide: one per CPU (the work is CPU-bound, so more would not go faster). A
+/// compressed message is known only once inflated, up to its cap; without this gate every
+/// connection could hold that much at the same time, and memory would grow with the number of
+/// connections sending compressed data rather than stay within the budget plus this many caps.
+static INFLATING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
+/// Waits for a place under the inflation gate (see [`INFLATING`]); holding the permit, the
+/// caller may inflate, then must get its events covered by the budget before dropping it. It
+/// must not hold budget while it waits here (a holder may wait for budget).
+pub async fn inflation_gate() -> tokio::sync::SemaphorePermit<'static> {
+    INFLATING
+        .acquire()
+        .await
+        .expect("the inflation gate is never closed")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,14 +19,20 @@ use super::security::{reason_label, Security};
 use super::shape::{Peer, Shaper};
 use crate::batch::{Ack, Commit};
 use crate::event::{now, Event, Protocol};
-use crate::source::{off_core, peer_ip_text, AppCache, FrameDeadline, ListenerMetrics, Pipeline};
+use crate::source::{
+    inflation_gate, off_core, peer_ip_text, AppCache, FrameDeadline, ListenerMetrics, Pipeline,
+};
 use crate::transport::{Connection, StreamHandler};
 use crate::warn_limit::WarnLimiter;
 
 /// How much one read asks for.
 const READ_SIZE: usize = 64 * 1024;
-/// A shaped event's bytes beyond twice its share of the message, for the estimate.
+/// A shaped event's bytes beyond its share of the message times the growth, for the estimate.
 const EVENT_OVERHEAD: usize = 512;
+/// The bounds of a connection's growth (event bytes per message byte): twice for plain
+/// messages; gzip reaches about 1000:1.
+const MIN_GROWTH: usize = 2;
+const MAX_GROWTH: usize = 1024;
 // While draining (or past `max_connection_age`), a connection is closed between two messages,
 // or inside one after `DRAIN_QUIET` of quiet, `DRAIN_MAX` at most (the shared drain rule).
 use crate::source::{DRAIN_MAX, DRAIN_QUIET};
@@ -98,9 +104,7 @@ impl StreamHandler for ForwardStream {
                 return;
             }
         }
-        let mut values = BytesMut::new();
-        let mut scratch = Vec::new();
-        let mut apps = AppCache::default();
+        let mut state = ConnState::default();
         let mut pending: VecDeque<Pending> = VecDeque::new();
         let mut drain_started: Option<Instant> = None;
         let mut joiner = self.partials.map(|(bytes, wait)| Joiner::new(bytes, wait));
@@ -174,9 +178,7 @@ impl StreamHandler for ForwardStream {
                             peer,
                             &peer_ip,
                             now(),
-                            &mut values,
-                            &mut scratch,
-                            &mut apps,
+                            &mut state,
                             &mut joiner,
                             false,
                         )
@@ -239,9 +241,7 @@ impl StreamHandler for ForwardStream {
                         peer,
                         &peer_ip,
                         received,
-                        &mut values,
-                        &mut scratch,
-                        &mut apps,
+                        &mut state,
                         &mut joiner,
                         false,
                     )
@@ -277,9 +277,7 @@ impl StreamHandler for ForwardStream {
                     peer,
                     &peer_ip,
                     now(),
-                    &mut values,
-                    &mut scratch,
-                    &mut apps,
+                    &mut state,
                     &mut joiner,
                     true,
                 )
@@ -334,6 +332,28 @@ impl StreamHandler for ForwardStream {
                 listener = %conn.listener, %peer, protocol = "forward", offset = decoder.offset(),
                 "closing connection: {reason}"
             ),
+        }
+    }
+}
+
+/// What a connection keeps from one read to the next for shaping and estimating.
+struct ConnState {
+    values: BytesMut,
+    scratch: Vec<u8>,
+    apps: AppCache,
+    /// Event bytes per message byte in this connection's last read (at least 2): a gzip
+    /// CompressedPackedForward chunk grows many times when inflated, so its budget is
+    /// estimated on what the connection's earlier chunks grew to.
+    growth: usize,
+}
+
+impl Default for ConnState {
+    fn default() -> Self {
+        ConnState {
+            values: BytesMut::new(),
+            scratch: Vec::new(),
+            apps: AppCache::default(),
+            growth: MIN_GROWTH,
         }
     }
 }
@@ -447,9 +467,7 @@ impl ForwardStream {
         peer: std::net::SocketAddr,
         peer_ip: &str,
         received: (i64, u32),
-        values: &mut BytesMut,
-        scratch: &mut Vec<u8>,
-        apps: &mut AppCache,
+        state: &mut ConnState,
         joiner: &mut Option<Joiner>,
         flush_all: bool,
     ) -> Result<Option<Pending>, Admitted> {
@@ -459,13 +477,27 @@ impl ForwardStream {
             Some(j) => j.expired(clock),
             None => Vec::new(),
         };
+        let wire: usize = raws.iter().map(|r| r.bytes.len()).sum();
         let estimate = raws
             .iter()
-            .map(|r| 2 * r.bytes.len() + EVENT_OVERHEAD)
+            .map(|r| state.growth.saturating_mul(r.bytes.len()) + EVENT_OVERHEAD)
             .chain(ready.iter().map(|j| 2 * j.bytes + EVENT_OVERHEAD))
             .sum();
+        // A read's messages may inflate far past its estimate (gzip) before the budget sees
+        // them: only a few readers at a time, process-wide, may hold what they inflated and
+        // the budget does not cover yet. Taken before the budget, never while holding it.
+        let gate = match raws.is_empty() {
+            true => None,
+            false => Some(inflation_gate().await),
+        };
         // Waiting here (budget or sink queue full) stops reading: TCP backpressure.
-        let mut reservation = self.pipeline.budget.reserve(estimate).await;
+        let reservation = self.pipeline.budget.reserve(estimate).await;
+        let ConnState {
+            values,
+            scratch,
+            apps,
+            growth,
+        } = state;
         let mut out = Shaped {
             who: Peer {
                 ip: peer_ip,
@@ -562,9 +594,14 @@ impl ForwardStream {
             })
         } else {
             self.metrics.events.increment(events.len() as u64);
-            self.pipeline
-                .budget
-                .settle(&mut reservation, events.iter().map(Event::size).sum());
+            let size: usize = events.iter().map(Event::size).sum();
+            if wire > 0 {
+                *growth = size.div_ceil(wire).clamp(MIN_GROWTH, MAX_GROWTH);
+            }
+            // This reader holds no other budget and nothing else unsent, so it may wait for what
+            // its estimate missed: events it does not cover would let memory pass the budget.
+            let reservation = self.pipeline.budget.cover(reservation, size).await;
+            drop(gate);
             let (ack, waiter) = if acks.is_empty() {
                 (Ack::none(), None)
             } else {

@@ -231,6 +231,7 @@ mod stream {
     use super::*;
     use crate::admission::Budget;
     use crate::batch::{Batch, Commit};
+    use crate::event::Event;
     use crate::source::{ListenerMetrics, Pipeline};
     use crate::transport::{Connection, StreamHandler};
     use crate::warn_limit::WarnLimiter;
@@ -372,6 +373,47 @@ mod stream {
         let batch = s.batches.recv().await.unwrap();
         assert_eq!(batch.events.len(), 1);
         assert!(batch.reservation.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_gzip_chunk_is_sent_only_once_the_budget_covers_what_it_inflated_to() {
+        // 400 events of 1 KiB of text, a few KiB gzipped: the first read's estimate (twice the
+        // wire size) is far below what the events take once inflated.
+        let text = "a".repeat(1024);
+        let entries: Vec<_> = (0..400u64)
+            .map(|i| {
+                let record = Value::Map(vec![
+                    ("seq".into(), i.into()),
+                    ("log".into(), text.as_str().into()),
+                ]);
+                (Time::Int(1), record)
+            })
+            .collect();
+        let opts = ClientOptions {
+            chunk: Some(b"z1".to_vec()),
+            size: None,
+        };
+        let mut wire = Vec::new();
+        logport_forward::encode_compressed_packed_forward(&mut wire, "t", &entries, &opts, 1);
+        assert!(wire.len() < 16 << 10, "{} bytes on the wire", wire.len());
+
+        let mut s = start(true, 1 << 20);
+        let others = s.budget.reserve(900 << 10).await;
+        s.client.write_all(&wire).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            s.batches.try_recv().is_err(),
+            "events not covered by the budget are not sent"
+        );
+        drop(others);
+        let batch = s.batches.recv().await.unwrap();
+        assert_eq!(batch.events.len(), 400);
+        let size: usize = batch.events.iter().map(Event::size).sum();
+        assert!(size > 400 << 10, "{size}");
+        assert_eq!(batch.reservation.as_ref().unwrap().bytes(), size);
+        assert!(s.budget.in_flight() >= size as u64);
+        batch.ack.resolve(Commit::Committed);
+        assert_eq!(read_some(&mut s.client).await, b"\x81\xa3ack\xa2z1");
     }
 
     /// A piece of a split line as Docker's fluentd driver sends it with `fluentd-request-ack`.
