@@ -97,9 +97,10 @@ Findings so far:
   slow senders (as many as CPUs) could stall every compressed input for `frame_timeout`. Each Beats connection
   is bounded by `max_inflated_bytes`, but concurrent `C` bombs on several connections add up:
   lower `max_inflated_bytes` to what your shippers' batches inflate to (Filebeat's default
-  batch of 2048 events is a few MiB). The fix is to inflate a `C` frame once it is whole,
-  under the gate, its compressed bytes in the read buffer; it waits for a decoder change and
-  its fuzzing.
+  batch of 2048 events is a few MiB). A fix would inflate a `C` frame once it is whole, under
+  the gate, and build its events before sending any: a Beats reader sends a window's events
+  and hands the window to its acker as it goes, and holding the gate across those waits would
+  let a throttled app or a client that does not read its acks stall everyone's inflation.
 - The Beats `C` bomb delays the neighbour by about 100 ms once (4 MiB of tiny frames processed
   on one worker); forward and GELF inflate large payloads off the async worker
   (`source::off_core`), which took their bombs' stall from ~300 ms to none measurable.
