@@ -87,8 +87,8 @@ fn redact_some<S: serde::Serializer>(_: &Option<String>, s: S) -> Result<S::Ok, 
 impl ForwardOptions {
     /// The inflated size one CompressedPackedForward message may reach: a client's chunk limit
     /// bounds its uncompressed buffer (Fluentd's memory buffer: 8MiB chunks), so the same limit
-    /// bounds what it inflates to; in_forward's 256MiB would let every connection hold that much
-    /// before the budget sees it (inflation happens before the events are built and reserved).
+    /// bounds what it inflates to; in_forward's 256MiB would let every reader under the
+    /// inflation gate (one per CPU) hold that much before the budget covers its events.
     pub fn max_decompressed(&self) -> usize {
         (self.chunk_size_limit.0 as usize).max(16 << 20)
     }
