@@ -138,6 +138,9 @@ impl<C: Clock + Clone + Send + Sync> Admission<C> {
                 None => apps.push((e.app.clone(), 1, e.value.len())),
             }
         }
+        // Shares are taken in one order for every batch: a batch holding a's share while it
+        // waits for b's, and another holding b's while it waits for a's, would wait forever.
+        apps.sort_unstable_by(|x, y| x.0.cmp(&y.0));
         let mut dropped_apps: Vec<Arc<str>> = Vec::new();
         let mut keep: Option<Vec<bool>> = None;
         for (app, count, bytes) in &apps {
@@ -488,6 +491,52 @@ mod tests {
                 .len(),
             1000
         );
+    }
+
+    #[tokio::test]
+    async fn batches_of_several_apps_never_wait_for_each_other_s_shares() {
+        // 64 MiB budget, 1/64 each: 1 MiB per app; each batch wants all of a's and b's.
+        let a = Arc::new(
+            admission(LimitsConfig {
+                app_share: 1.0 / 64.0,
+                ..Default::default()
+            })
+            .0,
+        );
+        let batch = |first: &str, second: &str| -> Vec<Event> {
+            (0..8)
+                .map(|i| event(first, i, 128 << 10))
+                .chain((0..8).map(|i| event(second, i, 128 << 10)))
+                .collect()
+        };
+        // Something of b is in flight: the [b, a] batch queues for b first...
+        let b_in_flight = a.admit_now(vec![event("b", 0, 1000)], true).await;
+        let ba = tokio::spawn({
+            let a = a.clone();
+            let events = batch("b", "a");
+            async move { a.admit_now(events, true).await.shares.len() }
+        });
+        tokio::task::yield_now().await;
+        // ...then the [a, b] batch, which in event order would take a's whole share and
+        // queue for b behind it; once b is free, [b, a] would hold b and wait for a.
+        let ab = tokio::spawn({
+            let a = a.clone();
+            let events = batch("a", "b");
+            async move {
+                let admitted = a.admit_now(events, true).await;
+                let n = admitted.shares.len();
+                drop(admitted); // committed: its shares come back
+                n
+            }
+        });
+        tokio::task::yield_now().await;
+        drop(b_in_flight);
+        let both = tokio::time::timeout(Duration::from_secs(5), async {
+            (ab.await.unwrap(), ba.await.unwrap())
+        })
+        .await
+        .expect("the two batches deadlocked on each other's app shares");
+        assert_eq!(both, (2, 2));
     }
 
     #[tokio::test]
