@@ -85,31 +85,40 @@ Findings so far:
 
 ## Known gaps
 
-- Forward: a read's messages are inflated and shaped only under the inflation gate (one
-  reader per CPU, process-wide, `source::INFLATING`), and its events are sent only once the
-  budget covers them (`Budget::cover`; the estimate grows with what the connection's earlier
-  chunks inflated to). So what forward holds beyond the budget is at most one read's capped
-  inflations (`max(chunk_size_limit, 16 MiB)` per message) per CPU, however many connections
-  send gzip: the table's 16 bombs at once peaked at about 140 MiB here, and at 244 MiB with
-  the gate removed (the table's one bound: budget + CPUs x 64 MiB + fixed).
+- Forward: entries are decoded one at a time and counted (256 bytes each plus their own)
+  against a decoded cap of 4 x `max(chunk_size_limit, 16 MiB)`; before this cap the table's
+  55 KiB gzip message of 4 million `[0, {{}}]` entries became 4 million events (a 6 MB plain
+  one, 2 million entries, took the release gateway to 609 MiB RSS). Messages that may decode to much (gzip, reads of 64 KiB
+  or more) are decoded and shaped under the inflation gate (CPUs - 1 readers, process-wide,
+  `source::INFLATING`), and their events are sent only once the budget covers them
+  (`Budget::cover`; a gzip estimate grows with what the connection's earlier gzip messages
+  grew to). What forward holds beyond the budget is then at most one read's decoded caps per
+  place in the gate, however many connections send: the table's 16 bombs at once peaked at
+  80-120 MiB here, 244 MiB with the gate removed. Reads under 64 KiB of plain messages are
+  not gated (Docker's fluentd driver sends one small message per line): each may still decode
+  to about 86 times its bytes in the worst case, per connection.
 - Beats `C` frames are inflated as they arrive (the lumberjack decoder never holds a frame
-  twice), so a gate there would be held while a slow sender trickles its frame in, and two
-  slow senders (as many as CPUs) could stall every compressed input for `frame_timeout`. Each Beats connection
+  twice), so a gate there would be held while a slow sender trickles its frame in, and a few
+  slow senders could stall every compressed input for `frame_timeout`. Each Beats connection
   is bounded by `max_inflated_bytes`, but concurrent `C` bombs on several connections add up:
   lower `max_inflated_bytes` to what your shippers' batches inflate to (Filebeat's default
   batch of 2048 events is a few MiB). A fix would inflate a `C` frame once it is whole, under
   the gate, and build its events before sending any: a Beats reader sends a window's events
   and hands the window to its acker as it goes, and holding the gate across those waits would
   let a throttled app or a client that does not read its acks stall everyone's inflation.
-- The Beats `C` bomb delays the neighbour by about 100 ms once (4 MiB of tiny frames processed
-  on one worker); forward and GELF inflate large payloads off the async worker
-  (`source::off_core`), which took their bombs' stall from ~300 ms to none measurable.
+  Its inflation now runs off the async worker, which took the bomb's delay of the neighbour
+  from about 200 ms to none measurable.
 - Syslog, GELF/TCP and Beats settle a read's budget on an estimate from the bytes read and do
   not wait for what their events take beyond it (`Budget::settle`: waiting while holding part
   of the budget could deadlock readers); their events take about twice their bytes at most,
-  so the overshoot is small. Forward, whose gzip chunks are where it is not, waits.
-- After the bombs the process keeps about 135 MiB resident (glibc keeps freed memory in its
-  per-thread arenas for reuse); the peak, which the table bounds, does not grow from it.
+  so the overshoot is small. Forward, whose messages are where it is not, waits.
+- A batch waiting for its app's rate (throttle) or share gives its budget back meanwhile, so
+  that a throttled app does not hold what the others need; its events stay in memory, one
+  batch per waiting connection.
+- glibc keeps freed memory in per-thread arenas; a large payload inflated on one thread and
+  freed would stay resident there. The gateway fixes glibc's mmap threshold at 1 MiB at
+  startup, so buffers that large are returned when freed: after the bombs the process now
+  stays at about 85 MiB (it stayed at 135 MiB before), smaller fragments kept for reuse.
 - A frame's deadline (`frame_timeout`, 60 s by default) is per frame: a client may still hold a
   connection slot indefinitely by sending small whole frames slowly (it is then an ordinary,
   if slow, sender; `max_connections` and the per-app limits bound what it costs).

@@ -29,14 +29,16 @@ use logport_lumberjack::{encode_batch, Payload, Version};
 const MIB: usize = 1 << 20;
 /// The gateway's in-flight byte budget in this suite.
 const IN_FLIGHT: usize = 16 * MIB;
-/// The largest single decompression any listener here may do: the forward input's floor of
-/// 64 MiB (it never caps inflation below that), which a forward bomb may reach before refusal.
+/// The most one reader may hold that the budget does not cover yet: forward's decoded cap, 4 x
+/// its inflation cap of 16 MiB (its floor: chunk_size_limit is 1 MiB here); Beats `C` frames
+/// inflate to 4 MiB, GELF payloads to 1 MiB.
 const LARGEST_CAP: usize = 64 * MIB;
 /// Forward bombs sent at once, on as many connections.
 const FORWARD_BOMBS: usize = 16;
-/// How many readers the gateway lets inflate at once (its inflation gate: one per CPU).
+/// How many readers the gateway lets inflate at once (its inflation gate: CPUs - 1, at least 1).
 fn inflation_gate() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cpus.saturating_sub(1).max(1)
 }
 /// The RSS bound: the budget, a capped decompression per place in the inflation gate, and
 /// the fixed overhead.
@@ -272,13 +274,17 @@ fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
 
 /// Sends `bytes` (ignoring a reset: the gateway may close mid-write) and waits for the close.
 fn send_and_expect_close(addr: SocketAddr, bytes: &[u8]) -> bool {
+    send_and_expect_close_within(addr, bytes, Duration::from_secs(5))
+}
+
+fn send_and_expect_close_within(addr: SocketAddr, bytes: &[u8], within: Duration) -> bool {
     let mut s = TcpStream::connect(addr).unwrap();
     for piece in bytes.chunks(64 << 10) {
         if s.write_all(piece).is_err() {
             break;
         }
     }
-    closed_within(&mut s, Duration::from_secs(5))
+    closed_within(&mut s, within)
 }
 
 /// `mib` MiB of `byte` compressed at level 9 as zlib or gzip: a bomb. Python's zlib (C) makes
@@ -349,7 +355,14 @@ struct Bombs {
     forward: Vec<u8>,
     gelf_zlib: Vec<u8>,
     gelf_gzip: Vec<u8>,
+    /// Forward messages of `[0, {}]` entries: plain, and gzipped.
+    tiny_plain: Vec<u8>,
+    tiny_gzip: Vec<u8>,
 }
+
+/// Entries `[0, {}]` in the plain forward message, and in the gzip one.
+const TINY_PLAIN: usize = 349_000;
+const TINY_GZIP: usize = 4_000_000;
 
 impl Bombs {
     fn make() -> Bombs {
@@ -363,6 +376,8 @@ impl Bombs {
             // 60 MiB at level 9 is about 60 KiB: one datagram.
             gelf_zlib: bomb(false, 60, b' '),
             gelf_gzip: bomb(true, 60, b' '),
+            tiny_plain: tiny_entries(false, TINY_PLAIN),
+            tiny_gzip: tiny_entries(true, TINY_GZIP),
         }
     }
 }
@@ -424,6 +439,10 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
         ("slowloris writers (1 byte/s)", slowloris),
         ("Beats `C` decompression bomb", beats_bomb),
         ("forward gzip decompression bombs, 16 at once", forward_bomb),
+        (
+            "forward messages of millions of tiny entries",
+            forward_tiny_entries,
+        ),
         ("GELF zlib bomb (UDP) and gzip bomb (TCP)", gelf_bombs),
         (
             "flood of incomplete GELF chunked messages",
@@ -780,7 +799,6 @@ fn beats_bomb(c: &Ctx) -> String {
 }
 
 fn forward_bomb(c: &Ctx) -> String {
-    let errors0 = c.m("logport_decode_errors_total", &[("listener", "forward")]);
     // CompressedPackedForward whose one gzip member inflates to 512 MiB.
     let gz = c.bombs.forward.clone();
     let mut wire = Vec::new();
@@ -796,27 +814,91 @@ fn forward_bomb(c: &Ctx) -> String {
     .unwrap();
     let on_wire = wire.len();
     // On FORWARD_BOMBS connections at once: each may inflate to the cap before it is refused,
-    // and only the inflation gate (a reader per CPU) keeps their sum from growing with the
+    // and only the inflation gate (CPUs - 1 readers) keeps their sum from growing with the
     // number of connections.
-    let wire = std::sync::Arc::new(wire);
-    let addr = c.addr("forward");
-    let closed = (0..FORWARD_BOMBS)
-        .map(|_| {
-            let wire = wire.clone();
-            std::thread::spawn(move || send_and_expect_close(addr, &wire))
+    let closed = all_closed(c.addr("forward"), &[(wire, FORWARD_BOMBS)]);
+    assert_eq!(closed, FORWARD_BOMBS, "every bomb's connection is closed");
+    // Counted as the connection ends, just after it is closed.
+    assert!(c.m_above(
+        "logport_decode_errors_total",
+        &[
+            ("listener", "forward"),
+            ("reason", "decompressed_too_large"),
+        ],
+        FORWARD_BOMBS as f64 - 1.0
+    ));
+    assert!(c
+        .gw
+        .log()
+        .contains("compressed entries inflate to more than 16777216 bytes"));
+    format!("{FORWARD_BOMBS} connections at once each sending a CompressedPackedForward of {} KiB inflating to 512 MiB: each refused at its 16 MiB inflation cap (max(chunk_size_limit, 16 MiB)), connection closed, logport_decode_errors_total{{listener=\"forward\",reason=\"decompressed_too_large\"}} +{FORWARD_BOMBS}; no more than {} (CPUs - 1) inflate at a time", on_wire / 1024, inflation_gate())
+}
+
+/// Sends each wire on its count of connections, all at once; how many were closed. They go
+/// through the inflation gate a few at a time (CPUs - 1), each taking up to a second in this
+/// debug build: the wait for the close is long.
+fn all_closed(addr: SocketAddr, wires: &[(Vec<u8>, usize)]) -> usize {
+    let threads: Vec<_> = wires
+        .iter()
+        .flat_map(|(wire, n)| {
+            let wire = std::sync::Arc::new(wire.clone());
+            (0..*n).map(move |_| {
+                let wire = wire.clone();
+                std::thread::spawn(move || {
+                    send_and_expect_close_within(addr, &wire, Duration::from_secs(30))
+                })
+            })
         })
-        .collect::<Vec<_>>()
+        .collect();
+    threads
         .into_iter()
         .map(|t| t.join().unwrap())
         .filter(|closed| *closed)
-        .count();
-    assert_eq!(closed, FORWARD_BOMBS, "every bomb's connection is closed");
+        .count()
+}
+
+/// A forward message of `n` entries `[0, {}]`, 3 bytes each on the wire and hundreds once
+/// decoded and made events: Forward mode, or CompressedPackedForward.
+fn tiny_entries(gzip: bool, n: usize) -> Vec<u8> {
+    let tiny = [0x92u8, 0x00, 0x80].repeat(n);
+    let mut wire = Vec::new();
+    if gzip {
+        use logport_forward::rmpv::encode::write_value;
+        write_value(
+            &mut wire,
+            &Value::Array(vec![
+                Value::from("t"),
+                Value::Binary(logport_forward::encode::gzip(&tiny)),
+                Value::Map(vec![(Value::from("compressed"), Value::from("gzip"))]),
+            ]),
+        )
+        .unwrap();
+    } else {
+        wire.extend([0x92, 0xa1, b't', 0xdd]);
+        wire.extend((n as u32).to_be_bytes());
+        wire.extend(tiny);
+    }
+    wire
+}
+
+/// Forward messages of tiny entries: plain, as large as chunk_size_limit allows, and gzipped.
+fn forward_tiny_entries(c: &Ctx) -> String {
+    let (plain, gzipped) = (c.bombs.tiny_plain.clone(), c.bombs.tiny_gzip.clone());
+    assert!(plain.len() <= 1 << 20, "within chunk_size_limit");
+    let (plain_n, gzip_n) = (TINY_PLAIN, TINY_GZIP);
+    let gz_len = gzipped.len();
+    let closed = all_closed(c.addr("forward"), &[(plain, 4), (gzipped, 4)]);
+    assert_eq!(closed, 8, "every connection is closed");
     assert!(c.m_above(
         "logport_decode_errors_total",
-        &[("listener", "forward")],
-        errors0 + FORWARD_BOMBS as f64 - 1.0
+        &[("listener", "forward"), ("reason", "decoded_too_large")],
+        7.0
     ));
-    format!("{FORWARD_BOMBS} connections at once each sending a CompressedPackedForward of {} KiB inflating to 512 MiB: each refused at the 64 MiB inflation floor, connection closed, logport_decode_errors_total{{listener=\"forward\"}} +{FORWARD_BOMBS}; no more than {} (one per CPU) inflate at a time", on_wire / 1024, inflation_gate())
+    assert!(c
+        .gw
+        .log()
+        .contains("entries cost more than 67108864 bytes once decoded"));
+    format!("4 connections each sending a plain message of {plain_n} entries `[0, {{}}]` (1 MiB, chunk_size_limit) and 4 each sending a gzip one of {} KiB holding {gzip_n} (12 MB inflated), all at once: entries are decoded one at a time, each counted as 256 bytes plus its own, and each message is refused at its 64 MiB decoded cap (4 x the inflation cap) before more are decoded, connection closed, logport_decode_errors_total{{reason=\"decoded_too_large\"}} +8, \"entries cost more than 67108864 bytes once decoded\"; before this cap each gzip one would have become 4 million events (over a GiB)", gz_len / 1024)
 }
 
 fn gelf_bombs(c: &Ctx) -> String {

@@ -2,7 +2,8 @@
 //! modes, gzip members, heartbeats, cut into arbitrary reads, under small
 //! caps. Invariants: no panic; once the decoder wants more bytes the buffer
 //! holds at most max_message bytes (a header announcing more fails at once);
-//! no chunk is longer on the wire than max_message; records nest no deeper
+//! no chunk is longer on the wire than max_message, nor costs more than
+//! max_decoded with every entry counted; records nest no deeper
 //! than max_depth plus the envelope the cap is counted from; an error is sticky.
 #![no_main]
 use bytes::BytesMut;
@@ -14,6 +15,7 @@ const LIMITS: Limits = Limits {
     max_message: 4096,
     max_decompressed: 16384,
     max_depth: 8,
+    max_decoded: 64 << 10,
 };
 
 /// The decoder counts depth from the message array: message, Forward entries,
@@ -30,6 +32,11 @@ fuzz_target!(|data: &[u8]| {
             match dec.decode(&mut buf) {
                 Ok(Some(chunk)) => {
                     assert!(chunk.wire_len <= LIMITS.max_message);
+                    assert!(chunk.decoded <= LIMITS.max_decoded.max(logport_forward::ENTRY_COST));
+                    assert!(
+                        chunk.entries.len() * logport_forward::ENTRY_COST <= chunk.decoded,
+                        "every entry is counted"
+                    );
                     for e in &chunk.entries {
                         assert!(depth(&e.record) <= LIMITS.max_depth + ENVELOPE);
                         let _ = value::to_json(&e.record);

@@ -313,13 +313,15 @@ pub fn off_core<R>(heavy: bool, work: impl FnOnce() -> R) -> R {
     }
 }
 
-/// Readers that may hold decompressed data the in-flight budget does not cover yet, at once,
-/// process-wide: one per CPU (the work is CPU-bound, so more would not go faster). A
-/// compressed message is known only once inflated, up to its cap; without this gate every
-/// connection could hold that much at the same time, and memory would grow with the number of
-/// connections sending compressed data rather than stay within the budget plus this many caps.
+/// Readers that may hold decoded data the in-flight budget does not cover yet, at once,
+/// process-wide: one fewer than the CPUs (at least one). A gzip message is known only once
+/// inflated and decoded, up to its caps; without this gate every connection could hold that
+/// much at the same time, and memory would grow with the number of connections sending such
+/// messages rather than stay within the budget plus this many caps. The work is CPU-bound:
+/// more would not go faster, and a CPU stays free for every other connection.
 static INFLATING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
-    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(cpus.saturating_sub(1).max(1))
 });
 
 /// Waits for a place under the inflation gate (see [`INFLATING`]); holding the permit, the
@@ -330,6 +332,11 @@ pub async fn inflation_gate() -> tokio::sync::SemaphorePermit<'static> {
         .acquire()
         .await
         .expect("the inflation gate is never closed")
+}
+
+/// A place under the inflation gate if one is free now (no waiting: the caller may hold budget).
+pub fn try_inflation_gate() -> Option<tokio::sync::SemaphorePermit<'static>> {
+    INFLATING.try_acquire().ok()
 }
 
 #[cfg(test)]

@@ -97,6 +97,8 @@ pub struct Chunk {
     pub offset: u64,
     /// Bytes the message took on the wire (for budgets and metrics).
     pub wire_len: usize,
+    /// What its entries cost, as [`Limits::max_decoded`] counts it.
+    pub decoded: usize,
 }
 
 impl Chunk {
@@ -121,7 +123,18 @@ pub struct Limits {
     pub max_decompressed: usize,
     /// Nesting of a record (the message envelope around it is not counted).
     pub max_depth: usize,
+    /// What the entries of one message may cost once decoded, each counted as
+    /// [`ENTRY_COST`] bytes plus its own bytes (inflated, on the wire for
+    /// msgpack): about what a server holds for them, decoded and turned into
+    /// events. Without it a message of tiny entries (`[0,{}]` is 3 bytes) costs
+    /// a hundred times its size, and a few KiB of gzip inflate to millions of
+    /// them.
+    pub max_decoded: usize,
 }
+
+/// What one entry costs beside its bytes in [`Limits::max_decoded`]: its
+/// decoded time and record, and the event a server makes of it.
+pub const ENTRY_COST: usize = 256;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -129,6 +142,7 @@ impl Default for Limits {
             max_message: 64 << 20,
             max_decompressed: 256 << 20,
             max_depth: 64,
+            max_decoded: 1 << 30,
         }
     }
 }
@@ -170,6 +184,8 @@ pub enum ErrorKind {
     Gzip(String),
     /// Entries inflate to more than `max_decompressed` bytes.
     DecompressedTooLarge { max: usize },
+    /// Entries cost more than `max_decoded` (`entries` counted when it was passed).
+    DecodedTooLarge { max: usize, entries: usize },
     /// PackedForward entries are not a sequence of whole msgpack values;
     /// `at` is the offset inside the (inflated) entries.
     BadPackedEntries { at: usize, reason: String },
@@ -221,6 +237,10 @@ impl fmt::Display for DecodeError {
             ErrorKind::DecompressedTooLarge { max } => write!(
                 f,
                 "compressed entries inflate to more than {max} bytes (message at stream offset {at})"
+            ),
+            ErrorKind::DecodedTooLarge { max, entries } => write!(
+                f,
+                "forward message's entries cost more than {max} bytes once decoded ({entries} entries, each counted as {ENTRY_COST} bytes plus its own) (message at stream offset {at})"
             ),
             ErrorKind::BadPackedEntries { at: inner, reason } => write!(
                 f,
@@ -445,10 +465,10 @@ pub fn parse(bytes: &[u8], format: Format, limits: &Limits) -> Result<Chunk, Dec
 fn parse_complete(bytes: &[u8], format: Format, limits: &Limits) -> Result<Chunk, DecodeError> {
     let err = |kind| DecodeError { offset: 0, kind };
     let json;
+    let mut entries = None;
     let items = match format {
-        Format::MessagePack => {
-            envelope(bytes).map_err(|e| err(ErrorKind::InvalidMsgpack(e.to_string())))?
-        }
+        Format::MessagePack => envelope(bytes, &mut entries)
+            .map_err(|e| err(ErrorKind::InvalidMsgpack(e.to_string())))?,
         Format::Json => {
             json = serde_json::from_slice::<Value>(bytes)
                 .map_err(|e| err(ErrorKind::InvalidJson(e.to_string())))?;
@@ -458,19 +478,35 @@ fn parse_complete(bytes: &[u8], format: Format, limits: &Limits) -> Result<Chunk
             }
         }
     };
-    let mut chunk = interpret(&items, format, limits)?;
+    let mut chunk = interpret(&items, entries, format, limits)?;
     chunk.wire_len = bytes.len();
     Ok(chunk)
 }
 
 /// The message's elements, borrowing from `bytes`. PackedForward entries are
 /// sliced out here rather than by rmpv, which would copy (and UTF-8 check) what
-/// is usually most of the message.
-fn envelope(bytes: &[u8]) -> Result<Vec<ValueRef<'_>>, rmpv::decode::Error> {
+/// is usually most of the message. So are Forward-mode entries (an array,
+/// left in `entries` with a nil in its place): decoded one by one, each is
+/// counted against `max_decoded` before the next, where rmpv would first
+/// build the whole array's tree.
+fn envelope<'a>(
+    bytes: &'a [u8],
+    entries: &mut Option<&'a [u8]>,
+) -> Result<Vec<ValueRef<'a>>, rmpv::decode::Error> {
     let mut rd = bytes;
     let n = rmp::decode::read_array_len(&mut rd)? as usize;
     let mut items = Vec::with_capacity(n.min(4));
     for i in 0..n {
+        if i == 1 && matches!(rd.first(), Some(0x90..=0x9f | 0xdc | 0xdd)) {
+            // In bounds: the message was scanned whole (the depth cap was checked there).
+            if let Ok(Some(len)) = MsgpackScan::default().scan(rd, rd.len(), usize::MAX) {
+                let (array, rest) = rd.split_at(len);
+                *entries = Some(array);
+                items.push(ValueRef::Nil);
+                rd = rest;
+                continue;
+            }
+        }
         let blob = match rd.first() {
             Some(0xa0..=0xbf | 0xd9..=0xdb) if i == 1 => Some(rmp::decode::read_str_len(&mut rd)?),
             Some(0xc4..=0xc6) if i == 1 => Some(rmp::decode::read_bin_len(&mut rd)?),
@@ -508,6 +544,7 @@ fn scan_err(e: ScanError, limits: &Limits) -> DecodeError {
 
 fn interpret(
     items: &[ValueRef<'_>],
+    forward_entries: Option<&[u8]>,
     format: Format,
     limits: &Limits,
 ) -> Result<Chunk, DecodeError> {
@@ -528,14 +565,30 @@ fn interpret(
         format,
         offset: 0,
         wire_len: 0,
+        decoded: 0,
     };
+    if let Some(array) = forward_entries {
+        chunk.mode = Mode::Forward;
+        chunk.options = options(items.get(2));
+        let mut body = array;
+        let n = rmp::decode::read_array_len(&mut body)
+            .map_err(|e| err(ErrorKind::InvalidMsgpack(e.to_string())))?;
+        chunk
+            .entries
+            .reserve((n as usize).min(limits.max_decoded / ENTRY_COST));
+        unpack_entries(&mut chunk, body, limits)?;
+        return Ok(chunk);
+    }
     match &items[1] {
         ValueRef::Array(entries) => {
+            // JSON (msgpack arrays were sliced out by `envelope`).
             chunk.mode = Mode::Forward;
             chunk.options = options(items.get(2));
-            chunk.entries.reserve(entries.len());
+            chunk
+                .entries
+                .reserve(entries.len().min(limits.max_decoded / ENTRY_COST));
             for e in entries {
-                push_entry(&mut chunk, e);
+                push_entry(&mut chunk, e, 0, limits).map_err(err)?;
             }
         }
         second @ (ValueRef::String(_) | ValueRef::Binary(_)) => {
@@ -559,6 +612,8 @@ fn interpret(
                 return Err(err(ErrorKind::BadArity(2)));
             };
             chunk.options = options(items.get(3));
+            // One entry, within max_message: counted, never refused.
+            chunk.decoded = ENTRY_COST;
             match (event_time(time), record) {
                 (Some(time), ValueRef::Map(_)) => chunk.entries.push(Entry {
                     time,
@@ -584,8 +639,22 @@ fn ref_bytes<'a>(v: &ValueRef<'a>) -> Option<Cow<'a, [u8]>> {
     }
 }
 
-/// `[time, record]` (more elements are ignored, as Ruby's destructuring does).
-fn push_entry(chunk: &mut Chunk, entry: &ValueRef<'_>) {
+/// `[time, record]` (more elements are ignored, as Ruby's destructuring does),
+/// `len` bytes long, counted against `max_decoded` (skipped ones too: they
+/// cost the decoding).
+fn push_entry(
+    chunk: &mut Chunk,
+    entry: &ValueRef<'_>,
+    len: usize,
+    limits: &Limits,
+) -> Result<(), ErrorKind> {
+    chunk.decoded = chunk.decoded.saturating_add(ENTRY_COST + len);
+    if chunk.decoded > limits.max_decoded {
+        return Err(ErrorKind::DecodedTooLarge {
+            max: limits.max_decoded,
+            entries: chunk.entries.len() + chunk.skipped + 1,
+        });
+    }
     if let ValueRef::Array(pair) = entry {
         if let [time, record @ ValueRef::Map(_), ..] = pair.as_slice() {
             if let Some(time) = event_time(time) {
@@ -593,11 +662,12 @@ fn push_entry(chunk: &mut Chunk, entry: &ValueRef<'_>) {
                     time,
                     record: record.to_owned(),
                 });
-                return;
+                return Ok(());
             }
         }
     }
     chunk.skipped += 1;
+    Ok(())
 }
 
 fn unpack_entries(chunk: &mut Chunk, mut data: &[u8], limits: &Limits) -> Result<(), DecodeError> {
@@ -606,7 +676,8 @@ fn unpack_entries(chunk: &mut Chunk, mut data: &[u8], limits: &Limits) -> Result
     // envelope levels above the record.
     let max_depth = limits.max_depth + 3;
     if let Some(n) = chunk.options.size {
-        chunk.entries.reserve(n.min(total as u64 / 2) as usize);
+        let most = (total / 2).min(limits.max_decoded / ENTRY_COST);
+        chunk.entries.reserve((n as usize).min(most));
     }
     while !data.is_empty() {
         let at = total - data.len();
@@ -637,7 +708,7 @@ fn unpack_entries(chunk: &mut Chunk, mut data: &[u8], limits: &Limits) -> Result
         };
         let mut one = &data[..len];
         let v = rmpv::decode::read_value_ref(&mut one).map_err(|e| bad(e.to_string()))?;
-        push_entry(chunk, &v);
+        push_entry(chunk, &v, len, limits).map_err(|kind| DecodeError { offset: 0, kind })?;
         data = &data[len..];
     }
     Ok(())

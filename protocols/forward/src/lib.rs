@@ -50,7 +50,7 @@ pub mod value;
 
 pub use decode::{
     parse, Chunk, DecodeError, Decoder, Entry, ErrorKind, EventTime, Format, Limits, Mode, Options,
-    RawMessage,
+    RawMessage, ENTRY_COST,
 };
 pub use encode::{
     encode_ack, encode_compressed_packed_forward, encode_entries, encode_forward, encode_message,

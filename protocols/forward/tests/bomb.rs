@@ -1,6 +1,7 @@
 //! Decompression bombs: 1 GiB of zeros, gzipped to about 1 MB, must be refused
-//! at the cap without ever holding much more than the cap. A global allocator
-//! that tracks the live byte count (this test binary only) checks it.
+//! at the cap without ever holding much more than the cap; so must messages of
+//! millions of tiny entries, plain or gzipped, at the decoded cap. A global
+//! allocator that tracks the live byte count (this test binary only) checks it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,6 +67,7 @@ fn refused(wire: &[u8], cap: usize) {
         max_message: 8 * MIB,
         max_decompressed: cap,
         max_depth: 16,
+        max_decoded: 1 << 30,
     });
     let mut buf = BytesMut::from(wire);
     let base = LIVE.load(Ordering::Relaxed);
@@ -99,4 +101,73 @@ fn one_gib_of_zeros_in_1024_gzip_members() {
     let _one = one_at_a_time();
     let member = logport_forward::encode::gzip(&vec![0u8; MIB]);
     refused(&message(&member.repeat(1024)), 4 * MIB + 17);
+}
+
+/// `n` entries `[0, {}]`: 3 bytes each on the wire, far more once decoded.
+fn tiny_entries(n: usize) -> Vec<u8> {
+    [0x92, 0x00, 0x80].repeat(n)
+}
+
+/// A message refused at `max_decoded` (`decoded`), never holding much more than
+/// that cap beside the message itself and the `inflated` bytes of its entries.
+fn refused_decoded(wire: &[u8], decoded: usize, inflated: usize) {
+    let mut dec = Decoder::new(Limits {
+        max_message: 64 * MIB,
+        max_decompressed: 64 * MIB,
+        max_depth: 16,
+        max_decoded: decoded,
+    });
+    let mut buf = BytesMut::from(wire);
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let e = dec.decode(&mut buf).unwrap_err();
+    assert!(
+        matches!(e.kind, ErrorKind::DecodedTooLarge { max, .. } if max == decoded),
+        "{e}"
+    );
+    assert!(e.to_string().contains("once decoded"), "{e}");
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    // Decoded entries take less than what they are counted as; a compressed
+    // message adds its inflated entries (and the old half of the buffer as it grew).
+    assert!(
+        peak < decoded + inflated * 3 / 2 + MIB,
+        "peak {peak} bytes for a decoded cap of {decoded}"
+    );
+}
+
+#[test]
+fn millions_of_tiny_entries_in_forward_mode() {
+    let _one = one_at_a_time();
+    let n = 4_000_000;
+    // [tag, [[0, {}], ...]]: 12 MB on the wire, about a hundred times that as events.
+    let mut wire = vec![0x92, 0xa1, b't', 0xdd];
+    wire.extend((n as u32).to_be_bytes());
+    wire.extend(tiny_entries(n));
+    refused_decoded(&wire, 16 * MIB, 0);
+}
+
+#[test]
+fn millions_of_tiny_entries_gzipped() {
+    let _one = one_at_a_time();
+    // 12 MB of entries gzip to about 12 KB: the bomb that the inflation cap does not stop.
+    let gz = logport_forward::encode::gzip(&tiny_entries(4_000_000));
+    assert!(gz.len() < 64 << 10, "{}", gz.len());
+    refused_decoded(&message(&gz), 16 * MIB, 12_000_000);
+}
+
+#[test]
+fn entries_within_the_decoded_cap_all_come_out() {
+    let _one = one_at_a_time();
+    let n = 50_000;
+    let gz = logport_forward::encode::gzip(&tiny_entries(n));
+    let mut dec = Decoder::new(Limits {
+        max_decoded: n * (logport_forward::ENTRY_COST + 3),
+        ..Limits::default()
+    });
+    let chunk = dec
+        .decode(&mut BytesMut::from(&message(&gz)[..]))
+        .unwrap()
+        .unwrap();
+    assert_eq!((chunk.entries.len(), chunk.skipped), (n, 0));
+    assert_eq!(chunk.decoded, n * (logport_forward::ENTRY_COST + 3));
 }

@@ -258,7 +258,7 @@ proptest! {
             }
         }
         let max = 64;
-        let mut dec = Decoder::new(Limits { max_message: max, max_decompressed: 256, max_depth: 4 });
+        let mut dec = Decoder::new(Limits { max_message: max, max_decompressed: 256, max_depth: 4, max_decoded: 1 << 20 });
         let mut buf = BytesMut::new();
         'feed: for piece in v.chunks(read) {
             buf.extend_from_slice(piece);

@@ -391,6 +391,21 @@ impl Decoder {
         }
     }
 
+    /// Whether the next `decode` on `buf` inflates: a `C` frame is being inflated, or `buf`
+    /// begins one. A server may then run that call off its async worker (inflating up to
+    /// `max_inflated` takes milliseconds); the inner frames that follow are cheap.
+    pub fn inflates_next(&self, buf: &BytesMut) -> bool {
+        match &self.state {
+            State::Inflating(_) => !buf.is_empty(),
+            State::Frames => {
+                matches!(self.outer.state, ParseState::Header)
+                    && buf.len() >= FrameType::Compressed.header_len()
+                    && FrameType::from_byte(buf[1]) == Some(FrameType::Compressed)
+            }
+            State::Inner(_) | State::Failed(_) => false,
+        }
+    }
+
     fn fail(&mut self, e: Error) -> Error {
         self.state = State::Failed(e.clone());
         e
@@ -546,6 +561,37 @@ mod tests {
                 assert_eq!(dec.in_frame(&buf), !last, "byte {i} of {}", wire.len());
             }
         }
+    }
+
+    #[test]
+    fn inflates_next_is_true_exactly_before_a_call_that_inflates() {
+        let mut plain = Vec::new();
+        encode_json(Version::V2, 1, br#"{"a":1}"#, &mut plain);
+        let mut inner = Vec::new();
+        encode_json(Version::V2, 2, br#"{"b":2}"#, &mut inner);
+        encode_json(Version::V2, 3, br#"{"c":3}"#, &mut inner);
+        let mut compressed = Vec::new();
+        encode_compressed(Version::V2, &inner, 6, &mut compressed);
+        let mut dec = Decoder::new(Limits::default());
+        let mut buf = BytesMut::from(&plain[..]);
+        buf.extend_from_slice(&compressed[..8]);
+        assert!(!dec.inflates_next(&buf), "a J frame first");
+        assert!(dec.decode(&mut buf).unwrap().is_some());
+        assert!(dec.inflates_next(&buf), "a C frame begins");
+        assert!(dec.decode(&mut buf).unwrap().is_none());
+        assert!(
+            !dec.inflates_next(&buf),
+            "inflating, nothing new to inflate"
+        );
+        buf.extend_from_slice(&compressed[8..]);
+        assert!(dec.inflates_next(&buf));
+        assert!(dec.decode(&mut buf).unwrap().is_some());
+        assert!(
+            !dec.inflates_next(&buf),
+            "the inner frames are inflated already"
+        );
+        assert!(dec.decode(&mut buf).unwrap().is_some());
+        assert!(dec.decode(&mut buf).unwrap().is_none());
     }
 
     #[test]

@@ -23,11 +23,13 @@ use super::Shaper;
 use crate::admission::Reservation;
 use crate::batch::{Ack, AckWaiter};
 use crate::event::{now, Event, Protocol};
-use crate::source::{peer_ip_text, AppCache, FrameDeadline, ListenerMetrics, Pipeline};
+use crate::source::{off_core, peer_ip_text, AppCache, FrameDeadline, ListenerMetrics, Pipeline};
 use crate::transport::{ByteStream, Connection, StreamHandler};
 
 /// How much one read asks for.
 const READ_SIZE: usize = 64 * 1024;
+/// Compressed bytes from which inflating them is worth moving off the async worker.
+const LONG_INFLATE_BYTES: usize = 8 * 1024;
 /// A shaped event's bytes beyond twice its payload (the parsed tree while shaping, `Event`).
 const EVENT_OVERHEAD: usize = 512;
 /// Held events of one window beyond this go to the sink as a batch of their own, so that one
@@ -248,10 +250,13 @@ impl Reader<'_> {
             // max_inflated_bytes of them): yield now and then so the other connections on
             // this worker are not held up behind it.
             tokio::task::consume_budget().await;
+            // A `C` frame inflates in this call: off the async worker if the read holds much of
+            // it (a 64 KiB read of a bomb inflates to max_inflated_bytes).
+            let heavy = buf.len() >= LONG_INFLATE_BYTES && decoder.inflates_next(buf);
             let next = if eof {
-                decoder.decode_eof(buf)
+                off_core(heavy, || decoder.decode_eof(buf))
             } else {
-                decoder.decode(buf)
+                off_core(heavy, || decoder.decode(buf))
             };
             let record = match next {
                 Ok(Some(record)) => {

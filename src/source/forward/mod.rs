@@ -58,6 +58,7 @@ pub fn spawn(
         limits: Limits {
             max_message: options.chunk_size_limit.0 as usize,
             max_decompressed: options.max_decompressed(),
+            max_decoded: options.max_decoded(),
             ..Limits::default()
         },
         max_event: listener.max_message_bytes.0 as usize,

@@ -88,9 +88,17 @@ impl ForwardOptions {
     /// The inflated size one CompressedPackedForward message may reach: a client's chunk limit
     /// bounds its uncompressed buffer (Fluentd's memory buffer: 8MiB chunks), so the same limit
     /// bounds what it inflates to; in_forward's 256MiB would let every reader under the
-    /// inflation gate (one per CPU) hold that much before the budget covers its events.
+    /// inflation gate (CPUs - 1) hold that much before the budget covers its events.
     pub fn max_decompressed(&self) -> usize {
         (self.chunk_size_limit.0 as usize).max(16 << 20)
+    }
+
+    /// What one message's entries may cost once decoded (each entry counted as
+    /// `logport_forward::ENTRY_COST` bytes plus its own): four times what it may inflate to,
+    /// room for a full chunk of ordinary records (a few times their bytes once they are
+    /// events) while a chunk of empty ones, a hundred times their bytes, is refused.
+    pub fn max_decoded(&self) -> usize {
+        self.max_decompressed().saturating_mul(4)
     }
 }
 

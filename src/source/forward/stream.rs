@@ -20,7 +20,8 @@ use super::shape::{Peer, Shaper};
 use crate::batch::{Ack, Commit};
 use crate::event::{now, Event, Protocol};
 use crate::source::{
-    inflation_gate, off_core, peer_ip_text, AppCache, FrameDeadline, ListenerMetrics, Pipeline,
+    inflation_gate, off_core, peer_ip_text, try_inflation_gate, AppCache, FrameDeadline,
+    ListenerMetrics, Pipeline,
 };
 use crate::transport::{Connection, StreamHandler};
 use crate::warn_limit::WarnLimiter;
@@ -29,10 +30,13 @@ use crate::warn_limit::WarnLimiter;
 const READ_SIZE: usize = 64 * 1024;
 /// A shaped event's bytes beyond its share of the message times the growth, for the estimate.
 const EVENT_OVERHEAD: usize = 512;
-/// The bounds of a connection's growth (event bytes per message byte): twice for plain
-/// messages; gzip reaches about 1000:1.
+/// The bounds of a connection's growth (event bytes per message byte of its gzip messages):
+/// twice for plain messages; gzip reaches about 1000:1.
 const MIN_GROWTH: usize = 2;
 const MAX_GROWTH: usize = 1024;
+/// Plain messages of a read this long or longer go through the inflation gate too: tiny
+/// entries (`[0,{}]` is 3 bytes) make events a hundred times their bytes.
+const HEAVY_READ: usize = 64 << 10;
 // While draining (or past `max_connection_age`), a connection is closed between two messages,
 // or inside one after `DRAIN_QUIET` of quiet, `DRAIN_MAX` at most (the shared drain rule).
 use crate::source::{DRAIN_MAX, DRAIN_QUIET};
@@ -233,29 +237,38 @@ impl StreamHandler for ForwardStream {
                 }
             }
             let had_messages = !raws.is_empty();
+            let mut refused = false;
             if had_messages {
                 let received = now();
-                match self
-                    .admit(
-                        raws,
-                        peer,
-                        &peer_ip,
-                        received,
-                        &mut state,
-                        &mut joiner,
-                        false,
-                    )
-                    .await
-                {
-                    Ok(Some(next)) => pending.push_back(next),
-                    Ok(None) => {}
-                    Err(Admitted::Bad(end, Some(next))) => {
-                        pending.push_back(next);
-                        failure = failure.or(Some(end));
+                for group in groups(raws) {
+                    match self
+                        .admit(
+                            group,
+                            peer,
+                            &peer_ip,
+                            received,
+                            &mut state,
+                            &mut joiner,
+                            false,
+                        )
+                        .await
+                    {
+                        Ok(next) => pending.extend(next),
+                        // The messages after a bad one are not admitted; those before are.
+                        Err(Admitted::Bad(end, next)) => {
+                            pending.extend(next);
+                            failure = failure.or(Some(end));
+                            break;
+                        }
+                        Err(Admitted::Refused) => {
+                            refused = true;
+                            break;
+                        }
                     }
-                    Err(Admitted::Bad(end, None)) => failure = failure.or(Some(end)),
-                    Err(Admitted::Refused) => break End::Error("the sink has stopped".into()),
                 }
+            }
+            if refused {
+                break End::Error("the sink has stopped".into());
             }
             // Started after the admission above: a wait for budget is not the sender's.
             deadline.update(had_messages, decoder.in_frame(&buf));
@@ -478,20 +491,40 @@ impl ForwardStream {
             None => Vec::new(),
         };
         let wire: usize = raws.iter().map(|r| r.bytes.len()).sum();
-        let estimate = raws
+        let gzip = raws.iter().any(may_inflate);
+        // A gzip message is estimated on what this connection's gzip messages grew to, within
+        // what one message may cost and a quarter of the budget (a bigger estimate would wait
+        // for the whole budget to drain; `cover` below takes the rest).
+        let growth = if gzip { state.growth } else { MIN_GROWTH };
+        let estimate: usize = raws
             .iter()
-            .map(|r| state.growth.saturating_mul(r.bytes.len()) + EVENT_OVERHEAD)
+            .map(|r| growth.saturating_mul(r.bytes.len()) + EVENT_OVERHEAD)
             .chain(ready.iter().map(|j| 2 * j.bytes + EVENT_OVERHEAD))
             .sum();
-        // A read's messages may inflate far past its estimate (gzip) before the budget sees
-        // them: only a few readers at a time, process-wide, may hold what they inflated and
-        // the budget does not cover yet. Taken before the budget, never while holding it.
-        let gate = match raws.is_empty() {
-            true => None,
-            false => Some(inflation_gate().await),
-        };
+        let budget = &self.pipeline.budget;
+        let estimate = estimate
+            .min(self.limits.max_decoded)
+            .min(budget.total() as usize / 4);
         // Waiting here (budget or sink queue full) stops reading: TCP backpressure.
-        let reservation = self.pipeline.budget.reserve(estimate).await;
+        let mut reservation = budget.reserve(estimate).await;
+        // Messages that may decode to far more than their estimate (gzip, or many tiny entries
+        // in a large read) are decoded and shaped under the inflation gate, until the budget
+        // covers their events: only CPUs - 1 readers, process-wide, holds such uncovered
+        // events, however many connections send them. No reader waits for the gate holding
+        // budget (a holder may wait for budget), so one that finds it taken lets its
+        // reservation go and reserves again once through.
+        let gate = match gzip || wire >= HEAVY_READ {
+            false => None,
+            true => Some(match try_inflation_gate() {
+                Some(permit) => permit,
+                None => {
+                    drop(reservation);
+                    let permit = inflation_gate().await;
+                    reservation = budget.reserve(estimate).await;
+                    permit
+                }
+            }),
+        };
         let ConnState {
             values,
             scratch,
@@ -595,7 +628,7 @@ impl ForwardStream {
         } else {
             self.metrics.events.increment(events.len() as u64);
             let size: usize = events.iter().map(Event::size).sum();
-            if wire > 0 {
+            if gzip {
                 *growth = size.div_ceil(wire).clamp(MIN_GROWTH, MAX_GROWTH);
             }
             // This reader holds no other budget and nothing else unsent, so it may wait for what
@@ -748,9 +781,33 @@ fn error_label(kind: &ErrorKind) -> &'static str {
         ErrorKind::UnsupportedCompression(_) => "unsupported_compression",
         ErrorKind::Gzip(_) => "invalid_gzip",
         ErrorKind::DecompressedTooLarge { .. } => "decompressed_too_large",
+        ErrorKind::DecodedTooLarge { .. } => "decoded_too_large",
         ErrorKind::BadPackedEntries { .. } => "bad_packed_entries",
         ErrorKind::Truncated { .. } => "truncated_frame",
     }
+}
+
+/// Whether a message may be CompressedPackedForward (its option `compressed: "gzip"`): a
+/// message without those bytes cannot be. One pass of memchr's memmem, far cheaper than the
+/// decoding; a record that merely mentions gzip only sends its message through the gate.
+fn may_inflate(raw: &RawMessage) -> bool {
+    memchr::memmem::find(&raw.bytes, b"gzip").is_some()
+}
+
+/// A read's messages in the groups they are admitted in (one batch each): every message that
+/// may inflate alone, each run of the others together.
+fn groups(raws: Vec<RawMessage>) -> Vec<Vec<RawMessage>> {
+    let mut out: Vec<Vec<RawMessage>> = Vec::new();
+    let mut plain = false;
+    for raw in raws {
+        let gzip = may_inflate(&raw);
+        match out.last_mut() {
+            Some(group) if plain && !gzip => group.push(raw),
+            _ => out.push(vec![raw]),
+        }
+        plain = !gzip;
+    }
+    out
 }
 
 /// Messages at least this long may inflate to tens of MiB (gzip reaches about 1000:1).
