@@ -6,6 +6,9 @@
 # appended to fuzz/ledger.tsv, whose sums RELIABILITY.md reports.
 #   usage: fuzz/run-long.sh [target...]   (default: every target)
 #   env:   RUNS (10000000), MAX_SECS (3600)
+# Beside other work, start it in its own session and lower that session's whole share:
+#   setsid nohup nice -n 19 fuzz/run-long.sh ... & then echo 19 > /proc/PID/autogroup
+# (with autogroups, nice alone only ranks processes within their own session).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTC_BOOTSTRAP=1

@@ -400,7 +400,16 @@ mod stream {
         let mut s = start(true, 1 << 20);
         let others = s.budget.reserve(900 << 10).await;
         s.client.write_all(&wire).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The reader has inflated the chunk and queued for the rest of the budget once it
+        // holds all that was free (the semaphore hands freed permits to its first waiter).
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while s.budget.in_flight() < s.budget.total() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the reader waits for the budget");
+        tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(
             s.batches.try_recv().is_err(),
             "events not covered by the budget are not sent"
