@@ -1,6 +1,7 @@
 //! Decode throughput for what Docker and Fluentd really send: Docker-like
-//! Message-mode events (~300 bytes), and a PackedForward chunk of 1000 such
-//! entries, plain and gzip.
+//! Message-mode events (~300 bytes), and chunks of 1000 such entries: Forward
+//! mode (an array, as fluent-logger libraries batch), PackedForward plain and
+//! gzip.
 
 use bytes::BytesMut;
 use std::hint::black_box;
@@ -8,8 +9,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logport_forward::rmpv::Value;
 use logport_forward::{
-    encode_compressed_packed_forward, encode_message, encode_packed_forward, ClientOptions,
-    Decoder, EventTime, Limits, PackedAs, Time,
+    encode_compressed_packed_forward, encode_forward, encode_message, encode_packed_forward,
+    ClientOptions, Decoder, EventTime, Limits, PackedAs, Time,
 };
 
 fn docker_record(i: usize) -> Value {
@@ -67,6 +68,8 @@ fn bench(c: &mut Criterion) {
         Some(&opts),
         PackedAs::Str,
     );
+    let mut array = Vec::new();
+    encode_forward(&mut array, "docker.web", &entries, Some(&opts));
     let mut gz = Vec::new();
     encode_compressed_packed_forward(&mut gz, "docker.web", &entries, &opts, 1);
     eprintln!(
@@ -81,6 +84,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1000));
     g.bench_function("message_mode_1000_docker_events", |b| {
         b.iter(|| assert_eq!(decode_all(black_box(&messages)), 1000))
+    });
+    g.bench_function("forward_mode_1000", |b| {
+        b.iter(|| assert_eq!(decode_all(black_box(&array)), 1000))
     });
     g.bench_function("packed_forward_1000", |b| {
         b.iter(|| assert_eq!(decode_all(black_box(&packed)), 1000))
