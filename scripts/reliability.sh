@@ -97,6 +97,13 @@ Findings so far:
   80-120 MiB here, 244 MiB with the gate removed. Reads under 64 KiB of plain messages are
   not gated (Docker's fluentd driver sends one small message per line): each may still decode
   to about 86 times its bytes in the worst case, per connection.
+- The forward decoded cap counts entries, not msgpack items: a single record of millions of
+  tiny pairs still costs far more than its bytes. Measured with the release gateway and the
+  default 8 MiB `chunk_size_limit`: one 8 MB Message-mode message whose record has 4 M pairs
+  `"": nil` took RSS to 565 MiB for about a second (it was accepted: its keys collapse to one).
+  Such a message is decoded under the gate, so that cost is per place in the gate, not per
+  connection. Counting items in the extent scan (which already walks every header) would bound
+  it; the cost per item has to be weighed against legitimate records with many small fields.
 - Beats `C` frames are inflated as they arrive (the lumberjack decoder never holds a frame
   twice), so a gate there would be held while a slow sender trickles its frame in, and a few
   slow senders could stall every compressed input for `frame_timeout`. Each Beats connection
