@@ -37,15 +37,16 @@ Produced by the suite on this machine ({cpu} cores shared with other builds, Lin
 
 ## Hostile clients
 
-`cargo test --test hostile -- --nocapture` (about 40 s) starts the real gateway with one listener
+`cargo test --test hostile -- --nocapture` (about a minute) starts the real gateway with one listener
 per protocol and transport, a 16 MiB in-flight budget and small caps, and a well-behaved
 neighbour on its own Beats listener: pylogbeat sending one numbered event per window every
 10 ms and timing each ack (its commit latency). The attacks run one after another (the TLS
 stall beside them). After each: the gateway process is alive and `/health` answers; the attacker
 was closed or its datagrams dropped with the warning and the metric named below; peak RSS
 (VmHWM from /proc, reset through clear_refs before each attack) is within the bound below; the
-neighbour's p99 ack latency during the attack is within max(5x, +100 ms) of its p99 in the
-first 2 s of the same run, before any attacker. At the end every event the neighbour had acked
+neighbour's p99 ack latency during the attack is within max(5x, +150 ms) of the larger of its
+p99 in the first 2 s of the same run, before any attacker, and its p99 in the 1.5 s just
+before the attack. At the end every event the neighbour had acked
 is in the store. pylogbeat's own latency floor is ~40-50 ms (it writes a window in two small
 segments: Nagle and delayed ACK), which the baseline includes.
 

@@ -550,7 +550,7 @@ fn hostile_clients_do_not_crash_starve_or_bloat_the_gateway() {
     );
 
     let mut report = format!(
-        "Gateway idle RSS {idle_rss} MiB; in-flight budget {} MiB; RSS bound {} MiB (budget + {} places in the inflation gate x largest decompression cap {} MiB + fixed {} MiB).\n\
+        "Gateway idle RSS {idle_rss} MiB; in-flight budget {} MiB; RSS bound {} MiB (budget + places in the inflation gate ({}) x the largest cap on what one reader may hold uncovered {} MiB + fixed {} MiB).\n\
          Neighbour: {acked} events acked and committed; baseline p99 {:.1} ms over {base_n} events in the first 2 s; allowed p99 under attack max({FACTOR}x, +{} ms) of the larger of that and the p99 in {} s just before the attack.\n\n\
          | attack | what logport did | peak RSS (MiB) | neighbour p99 before / during (ms), events during | attack time (s) |\n|---|---|---|---|---|\n",
         IN_FLIGHT / MIB,
