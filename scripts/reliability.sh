@@ -87,7 +87,8 @@ Findings so far:
 ## Known gaps
 
 - Forward: entries are decoded one at a time and counted (256 bytes each plus their own)
-  against a decoded cap of 4 x `max(chunk_size_limit, 16 MiB)`; before this cap the table's
+  against a decoded cap (`max_decoded_bytes`, by default 8 x `max(chunk_size_limit, 16 MiB)`,
+  room for a full chunk of 20-byte records; 64 MiB in the table's run); before this cap the table's
   55 KiB gzip message of 4 million `[0, {{}}]` entries became 4 million events (a 6 MB plain
   one, 2 million entries, took the release gateway to 609 MiB RSS). Messages that may decode to much (gzip, reads of 64 KiB
   or more) are decoded and shaped under the inflation gate (CPUs - 1 readers, process-wide,
@@ -97,7 +98,11 @@ Findings so far:
   place in the gate, however many connections send: the table's 16 bombs at once peaked at
   80-120 MiB here, 244 MiB with the gate removed. Reads under 64 KiB of plain messages are
   not gated (Docker's fluentd driver sends one small message per line): each may still decode
-  to about 86 times its bytes in the worst case, per connection.
+  to about 86 times its bytes (64 KiB of empty records), and a reader waiting in `cover` holds
+  what it built, so how much that adds up to grows with the connections doing it at once.
+  Gating every read would bound it (the gate is now taken after the budget, so normal
+  backpressure waits outside it), at the cost of decoding forward on CPUs - 1 cores: to be
+  measured with the load benchmark before it is done.
 - The forward decoded cap counts entries, not msgpack items: a single record of millions of
   tiny pairs still costs far more than its bytes. Measured with the release gateway and the
   default 8 MiB `chunk_size_limit`: one 8 MB Message-mode message whose record has 4 M pairs

@@ -29,9 +29,8 @@ use logport_lumberjack::{encode_batch, Payload, Version};
 const MIB: usize = 1 << 20;
 /// The gateway's in-flight byte budget in this suite.
 const IN_FLIGHT: usize = 16 * MIB;
-/// The most one reader may hold that the budget does not cover yet: forward's decoded cap, 4 x
-/// its inflation cap of 16 MiB (its floor: chunk_size_limit is 1 MiB here); Beats `C` frames
-/// inflate to 4 MiB, GELF payloads to 1 MiB.
+/// The most one reader may hold that the budget does not cover yet: forward's decoded cap
+/// (max_decoded_bytes, 64 MiB here); Beats `C` frames inflate to 4 MiB, GELF payloads to 1 MiB.
 const LARGEST_CAP: usize = 64 * MIB;
 /// Forward bombs sent at once, on as many connections.
 const FORWARD_BOMBS: usize = 16;
@@ -126,6 +125,7 @@ address = "127.0.0.1:PORT"
 frame_timeout = "3s"
 [listener.forward]
 chunk_size_limit = "1MiB"
+max_decoded_bytes = "64MiB"
 "#;
 
 // ---------------------------------------------------------------- the neighbour
@@ -897,8 +897,8 @@ fn forward_tiny_entries(c: &Ctx) -> String {
     assert!(c
         .gw
         .log()
-        .contains("entries cost more than 67108864 bytes once decoded"));
-    format!("4 connections each sending a plain message of {plain_n} entries `[0, {{}}]` (1 MiB, chunk_size_limit) and 4 each sending a gzip one of {} KiB holding {gzip_n} (12 MB inflated), all at once: entries are decoded one at a time, each counted as 256 bytes plus its own, and each message is refused at its 64 MiB decoded cap (4 x the inflation cap) before more are decoded, connection closed, logport_decode_errors_total{{reason=\"decoded_too_large\"}} +8, \"entries cost more than 67108864 bytes once decoded\"; before this cap each gzip one would have become 4 million events (over a GiB)", gz_len / 1024)
+        .contains("bytes plus its own) (message at stream offset 0) (see [listener.forward] max_decoded_bytes)"));
+    format!("4 connections each sending a plain message of {plain_n} entries `[0, {{}}]` (1 MiB, chunk_size_limit) and 4 each sending a gzip one of {} KiB holding {gzip_n} (12 MB inflated), all at once: entries are decoded one at a time, each counted as 256 bytes plus its own, and each message is refused at its 64 MiB decoded cap (max_decoded_bytes; by default 8 x the inflation cap) before more are decoded, connection closed, logport_decode_errors_total{{reason=\"decoded_too_large\"}} +8, \"entries cost more than 67108864 bytes once decoded\"; before this cap each gzip one would have become 4 million events (over a GiB)", gz_len / 1024)
 }
 
 fn gelf_bombs(c: &Ctx) -> String {

@@ -395,14 +395,17 @@ impl Decoder {
     /// begins one. A server may then run that call off its async worker (inflating up to
     /// `max_inflated` takes milliseconds); the inner frames that follow are cheap.
     pub fn inflates_next(&self, buf: &BytesMut) -> bool {
+        let c_frame_begins = || {
+            matches!(self.outer.state, ParseState::Header)
+                && buf.len() >= FrameType::Compressed.header_len()
+                && FrameType::from_byte(buf[1]) == Some(FrameType::Compressed)
+        };
         match &self.state {
             State::Inflating(_) => !buf.is_empty(),
-            State::Frames => {
-                matches!(self.outer.state, ParseState::Header)
-                    && buf.len() >= FrameType::Compressed.header_len()
-                    && FrameType::from_byte(buf[1]) == Some(FrameType::Compressed)
-            }
-            State::Inner(_) | State::Failed(_) => false,
+            State::Frames => c_frame_begins(),
+            // Once its last inner frame is out, the same call goes on to the outer frames.
+            State::Inner(inner) => inner.data.is_empty() && c_frame_begins(),
+            State::Failed(_) => false,
         }
     }
 
@@ -590,6 +593,19 @@ mod tests {
             !dec.inflates_next(&buf),
             "the inner frames are inflated already"
         );
+        // A second `C` frame right behind the first: the call that hands out the first one's
+        // last inner frame stops there; the next one goes on into the second and inflates it.
+        buf.extend_from_slice(&compressed);
+        assert!(
+            !dec.inflates_next(&buf),
+            "one inner frame still to hand out"
+        );
+        assert!(dec.decode(&mut buf).unwrap().is_some());
+        assert!(
+            dec.inflates_next(&buf),
+            "the next call inflates the second C frame"
+        );
+        assert!(dec.decode(&mut buf).unwrap().is_some());
         assert!(dec.decode(&mut buf).unwrap().is_some());
         assert!(dec.decode(&mut buf).unwrap().is_none());
     }

@@ -37,6 +37,12 @@ pub struct ForwardOptions {
     /// Re-join the pieces Docker's fluentd driver splits lines over 16KiB into (records with
     /// `partial_message`); off by default, as Logstash's fluent codec keeps them apart.
     pub join_partials: bool,
+    /// What one message's entries may cost once decoded, each entry counted as 256 bytes plus
+    /// its own (default: 8 times what a message may inflate to, 128MiB at the default
+    /// `chunk_size_limit`). An entry `[0, {}]` is 3 bytes on the wire and hundreds once decoded
+    /// and made an event; a message past this is refused (`decoded_too_large`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_decoded_bytes: Option<ByteSize>,
     /// A joined line's `log` stops growing here: what is held is emitted and a new join starts.
     pub partial_max_bytes: ByteSize,
     /// A line whose last piece has not come this long after its first is emitted as far as
@@ -56,6 +62,7 @@ impl Default for ForwardOptions {
             skip_invalid_event: true,
             message_from_log: true,
             join_partials: false,
+            max_decoded_bytes: None,
             partial_max_bytes: ByteSize(192 << 10),
             partial_timeout: Duration::from_secs(5),
         }
@@ -94,11 +101,15 @@ impl ForwardOptions {
     }
 
     /// What one message's entries may cost once decoded (each entry counted as
-    /// `logport_forward::ENTRY_COST` bytes plus its own): four times what it may inflate to,
-    /// room for a full chunk of ordinary records (a few times their bytes once they are
-    /// events) while a chunk of empty ones, a hundred times their bytes, is refused.
+    /// `logport_forward::ENTRY_COST` bytes plus its own): `max_decoded_bytes`, by default eight
+    /// times what a message may inflate to. That is room for a full chunk of short records (an
+    /// 8MiB chunk of 20-byte entries costs 115MiB), while one of empty records, 86 times its
+    /// bytes, is refused part way.
     pub fn max_decoded(&self) -> usize {
-        self.max_decompressed().saturating_mul(4)
+        match self.max_decoded_bytes {
+            Some(b) => b.0 as usize,
+            None => self.max_decompressed().saturating_mul(8),
+        }
     }
 }
 
@@ -141,6 +152,14 @@ pub fn check(listener: &ListenerConfig) -> Result<(), (Vec<&'static str>, String
         return Err((
             vec!["forward", "chunk_size_limit"],
             "must be between 1KiB and 1GiB".into(),
+        ));
+    }
+    if o.max_decoded_bytes
+        .is_some_and(|b| !(1 << 20..=1 << 40).contains(&b.0))
+    {
+        return Err((
+            vec!["forward", "max_decoded_bytes"],
+            "must be between 1MiB and 1TiB".into(),
         ));
     }
     if !(16 << 10..=64 << 20).contains(&o.partial_max_bytes.0) {

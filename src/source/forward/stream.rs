@@ -231,7 +231,7 @@ impl StreamHandler for ForwardStream {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        failure = Some(End::Bad(error_label(&e.kind), e.to_string(), e.offset));
+                        failure = Some(End::Bad(error_label(&e.kind), describe(&e), e.offset));
                         break;
                     }
                 }
@@ -559,7 +559,7 @@ impl ForwardStream {
                         offset: raw.offset + e.offset,
                         kind: e.kind,
                     };
-                    bad = Some(End::Bad(error_label(&e.kind), e.to_string(), e.offset));
+                    bad = Some(End::Bad(error_label(&e.kind), describe(&e), e.offset));
                     break;
                 }
             };
@@ -767,6 +767,19 @@ fn resend_key(peer: std::net::SocketAddr, ack: &[u8]) -> Option<Vec<u8>> {
         key.extend_from_slice(ack);
         key
     })
+}
+
+/// A protocol error for the log line, with the key to change where a cap refused it.
+fn describe(e: &logport_forward::DecodeError) -> String {
+    match e.kind {
+        ErrorKind::DecodedTooLarge { .. } => {
+            format!("{e} (see [listener.forward] max_decoded_bytes)")
+        }
+        ErrorKind::TooLarge { .. } | ErrorKind::DecompressedTooLarge { .. } => {
+            format!("{e} (see [listener.forward] chunk_size_limit)")
+        }
+        _ => e.to_string(),
+    }
 }
 
 /// The `logport_decode_errors_total` reason of a protocol error.

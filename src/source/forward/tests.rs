@@ -178,6 +178,16 @@ fn config_errors_name_the_key() {
     let ok = check(&format!("{LISTENER}[listener.forward]\nshared_key = \"k\"\nself_hostname = \"gw\"\nusers = [{{ username = \"a\", password = \"b\" }}]\nchunk_size_limit = \"16MiB\"\n")).unwrap();
     assert_eq!(ok.listeners[0].forward.users.len(), 1);
     assert_eq!(ok.listeners[0].forward.chunk_size_limit.0, 16 << 20);
+    assert_eq!(
+        ok.listeners[0].forward.max_decoded(),
+        128 << 20,
+        "8 x 16MiB"
+    );
+    let set = check(&format!(
+        "{LISTENER}[listener.forward]\nmax_decoded_bytes = \"1GiB\"\n"
+    ))
+    .unwrap();
+    assert_eq!(set.listeners[0].forward.max_decoded(), 1 << 30);
     assert!(
         !ok.listeners[0].forward.join_partials,
         "off by default, as in Logstash"
@@ -203,6 +213,7 @@ fn config_errors_name_the_key() {
         ),
         ("sharedkey = \"k\"", "sharedkey"),
         ("partial_max_bytes = \"1KiB\"", "forward.partial_max_bytes"),
+        ("max_decoded_bytes = \"1KiB\"", "forward.max_decoded_bytes"),
         ("partial_timeout = \"0s\"", "forward.partial_timeout"),
         ("partial_timeout = \"soon\"", "forward.partial_timeout"),
     ] {
