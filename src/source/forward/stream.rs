@@ -509,7 +509,7 @@ impl ForwardStream {
         let mut reservation = budget.reserve(estimate).await;
         // Messages that may decode to far more than their estimate (gzip, or many tiny entries
         // in a large read) are decoded and shaped under the inflation gate, until the budget
-        // covers their events: only CPUs - 1 readers, process-wide, holds such uncovered
+        // covers their events: only CPUs - 1 readers, process-wide, hold such uncovered
         // events, however many connections send them. No reader waits for the gate holding
         // budget (a holder may wait for budget), so one that finds it taken lets its
         // reservation go and reserves again once through.
