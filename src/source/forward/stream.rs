@@ -1,5 +1,6 @@
 //! Forward over a byte stream (TCP or TLS): the optional handshake, then messages cut from each
-//! read, one Batch per read, and `{"ack": chunk}` replies once that Batch is committed.
+//! read, one Batch per read (a gzip message gets one of its own), and `{"ack": chunk}` replies
+//! once its Batch is committed.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -179,6 +180,7 @@ impl StreamHandler for ForwardStream {
                     match self
                         .admit(
                             Vec::new(),
+                            false,
                             peer,
                             &peer_ip,
                             now(),
@@ -240,10 +242,11 @@ impl StreamHandler for ForwardStream {
             let mut refused = false;
             if had_messages {
                 let received = now();
-                for group in groups(raws) {
+                for (group, gzip) in groups(raws) {
                     match self
                         .admit(
                             group,
+                            gzip,
                             peer,
                             &peer_ip,
                             received,
@@ -287,6 +290,7 @@ impl StreamHandler for ForwardStream {
             match self
                 .admit(
                     Vec::new(),
+                    false,
                     peer,
                     &peer_ip,
                     now(),
@@ -354,9 +358,9 @@ struct ConnState {
     values: BytesMut,
     scratch: Vec<u8>,
     apps: AppCache,
-    /// Event bytes per message byte in this connection's last read (at least 2): a gzip
+    /// Event bytes per message byte of this connection's last gzip message (at least 2): a
     /// CompressedPackedForward chunk grows many times when inflated, so its budget is
-    /// estimated on what the connection's earlier chunks grew to.
+    /// estimated on what the connection's earlier ones grew to.
     growth: usize,
 }
 
@@ -470,13 +474,14 @@ impl ForwardStream {
         written.is_ok()
     }
 
-    /// Decodes and shapes one read's messages into one Batch and sends it, the budget reserved
-    /// first. Returns the acks to write once that Batch is committed. With `join_partials`,
+    /// Decodes and shapes a group of one read's messages (see [`groups`]; `gzip`: it may
+    /// inflate) into one Batch and sends it, the budget reserved first. Returns the acks to write once that Batch is committed. With `join_partials`,
     /// split lines whose wait is over (every open one with `flush_all`) go first: they are older.
     #[allow(clippy::too_many_arguments)]
     async fn admit(
         &self,
         raws: Vec<RawMessage>,
+        gzip: bool,
         peer: std::net::SocketAddr,
         peer_ip: &str,
         received: (i64, u32),
@@ -491,7 +496,6 @@ impl ForwardStream {
             None => Vec::new(),
         };
         let wire: usize = raws.iter().map(|r| r.bytes.len()).sum();
-        let gzip = raws.iter().any(may_inflate);
         // A gzip message is estimated on what this connection's gzip messages grew to, within
         // what one message may cost and a quarter of the budget (a bigger estimate would wait
         // for the whole budget to drain; `cover` below takes the rest).
@@ -807,18 +811,16 @@ fn may_inflate(raw: &RawMessage) -> bool {
     memchr::memmem::find(&raw.bytes, b"gzip").is_some()
 }
 
-/// A read's messages in the groups they are admitted in (one batch each): every message that
-/// may inflate alone, each run of the others together.
-fn groups(raws: Vec<RawMessage>) -> Vec<Vec<RawMessage>> {
-    let mut out: Vec<Vec<RawMessage>> = Vec::new();
-    let mut plain = false;
+/// A read's messages in the groups they are admitted in (one batch each), each with whether it
+/// may inflate: every message that may alone, each run of the others together.
+fn groups(raws: Vec<RawMessage>) -> Vec<(Vec<RawMessage>, bool)> {
+    let mut out: Vec<(Vec<RawMessage>, bool)> = Vec::new();
     for raw in raws {
         let gzip = may_inflate(&raw);
         match out.last_mut() {
-            Some(group) if plain && !gzip => group.push(raw),
-            _ => out.push(vec![raw]),
+            Some((group, false)) if !gzip => group.push(raw),
+            _ => out.push((vec![raw], gzip)),
         }
-        plain = !gzip;
     }
     out
 }
@@ -835,4 +837,36 @@ fn parse_off_core(
     off_core(bytes.len() >= LONG_PARSE_BYTES, || {
         logport_forward::parse(bytes, format, limits)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_keep_order_and_put_each_message_that_may_inflate_alone() {
+        let read = ["a", "b", "gzip1", "gzip2", "c", "d", "gzip3"].map(|m| RawMessage {
+            bytes: bytes::Bytes::from(m),
+            format: logport_forward::Format::MessagePack,
+            offset: 0,
+        });
+        let got: Vec<(Vec<String>, bool)> = groups(read.to_vec())
+            .into_iter()
+            .map(|(group, gzip)| {
+                let texts = group
+                    .iter()
+                    .map(|r| String::from_utf8_lossy(&r.bytes).into());
+                (texts.collect(), gzip)
+            })
+            .collect();
+        let group = |ms: &[&str], gzip| (ms.iter().map(|m| m.to_string()).collect(), gzip);
+        let want = vec![
+            group(&["a", "b"], false),
+            group(&["gzip1"], true),
+            group(&["gzip2"], true),
+            group(&["c", "d"], false),
+            group(&["gzip3"], true),
+        ];
+        assert_eq!(got, want);
+    }
 }
